@@ -83,13 +83,18 @@ def get_embedder(model_name: str, batch_size: int = 64) -> Embedder:
 
 
 class ChromaEmbeddingFunction:
-    """Our embedder in Chroma's EmbeddingFunction protocol, so Chroma never loads its ONNX default."""
+    """Our embedder in Chroma's EmbeddingFunction protocol, so Chroma never loads its ONNX default.
 
-    def __init__(self, embedder: Embedder):
-        self._embedder = embedder
+    The model loads on first use, not when the collection is opened: a no-op ingest or a status
+    page only needs the store, and should not pay the model's load time.
+    """
+
+    def __init__(self, model_name: str, batch_size: int = 64):
+        self._model_name = model_name
+        self._batch_size = batch_size
 
     def __call__(self, input):  # noqa: A002 - Chroma's protocol names the argument `input`
-        return [v for v in self._embedder.embed(list(input))]
+        return list(get_embedder(self._model_name, self._batch_size).embed(list(input)))
 
     def embed_query(self, input):  # noqa: A002
         return self(input)
@@ -99,11 +104,11 @@ class ChromaEmbeddingFunction:
         return "kqa-sentence-transformers"
 
     def get_config(self) -> dict:
-        return {"model_name": self._embedder.model_name}
+        return {"model_name": self._model_name}
 
     @staticmethod
     def build_from_config(config: dict) -> ChromaEmbeddingFunction:
-        return ChromaEmbeddingFunction(get_embedder(config["model_name"]))
+        return ChromaEmbeddingFunction(config["model_name"])
 
     def is_legacy(self) -> bool:
         return False

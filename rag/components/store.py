@@ -110,7 +110,7 @@ def get_embedder_for(settings: Settings) -> Embedder:
 def get_collection(settings: Settings, *, create: bool = True):
     """The recap collection, always with our embedding function and cosine distance."""
     client = get_client(settings)
-    embedding_function = ChromaEmbeddingFunction(get_embedder_for(settings))
+    embedding_function = ChromaEmbeddingFunction(settings.embedding_model, settings.embedding_batch_size)
     try:
         if create:
             return client.get_or_create_collection(
@@ -122,4 +122,7 @@ def get_collection(settings: Settings, *, create: bool = True):
     except Exception as exc:
         if not create and "does not exist" in str(exc).lower():
             return None
-        raise StoreUnavailableError(f"Cannot open collection {settings.collection!r}: {exc}") from exc
+        hint = " Is `chroma run` running there?" if settings.chroma_url else ""
+        raise StoreUnavailableError(
+            f"Cannot open collection {settings.collection!r} at {settings.describe_store()}: {exc}.{hint}"
+        ) from exc
