@@ -1,0 +1,509 @@
+"""The ingest job: files -> documents -> chunks -> embeddings -> Chroma, incrementally.
+
+Why it is safe to run at any time, any number of times:
+
+* Each record carries ``doc_hash`` (the file's bytes + :func:`pipeline_fingerprint`) and ``n_chunks``.
+  A post is *unchanged* only when all ``n_chunks`` records with its current ``doc_hash`` are stored,
+  so a post half-written by an interrupted run is simply written again by the next one.
+* A changed post's new chunks are upserted **before** its old ones are deleted: whatever happens,
+  the store never holds less of a post than before the run.
+* Chunk ids are ``doc_id::index::content-hash`` (rag.schema.make_chunk_id): same input, same ids, so
+  re-running over the same files leaves exactly the same collection and writes nothing.
+* Files that cannot be read are reported and skipped; records already stored for them are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunking import CHUNKER_VERSION, chunk_source
+from ingest.loaders import Document, FoundFile, LoadError, discover, load_document, read_bytes
+from rag.errors import KQAError
+from rag.schema import UPDATED_AT_KEY, make_chunk_id
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Bump when the records this module writes change shape or content for the same input.
+PIPELINE_VERSION = "1"
+# Texts per embedding call: large enough that sentence-transformers' length sorting keeps padding low
+# (throughput close to one big encode call), small enough that progress and partial writes stay frequent.
+EMBED_GROUP_TEXTS = 256
+STATE_PAGE = 5000
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+class IngestUsageError(KQAError):
+    """The request itself is wrong (missing path, bad settings): the CLI exits with status 2."""
+
+
+@dataclass
+class IngestSummary:
+    """What a run did (or, with ``dry_run``, would do). Counts are posts unless named ``chunks_*``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    failures: list[dict] = field(default_factory=list)  # [{"path": str, "reason": str}]
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, plus "total"
+    changes: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "updated": [], "deleted": []})
+    dry_run: bool = False
+    reset: bool = False
+    pruned: bool = False
+    store: str = ""
+    collection: str = ""
+    posts_in_store: int = 0
+    chunks_in_store: int = 0
+
+    @property
+    def ingested(self) -> int:
+        """Posts now correctly stored from this run's files (written or already up to date)."""
+        return self.added + self.updated + self.unchanged
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.deleted or self.chunks_deleted or self.reset)
+
+    @property
+    def exit_code(self) -> int:
+        """0: at least one post ingested and nothing failed; 1: something failed (or nothing found)."""
+        return 0 if self.ingested and not self.failures else 1
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["ingested"] = self.ingested
+        data["exit_code"] = self.exit_code
+        return data
+
+    def one_line(self) -> str:
+        verb = "would write" if self.dry_run else "wrote"
+        line = (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.deleted} deleted; "
+            f"{verb} {self.chunks_written} chunks"
+        )
+        if self.chunks_deleted:
+            line += f", removed {self.chunks_deleted} old chunks"
+        if self.failures:
+            line += f"; {len(self.failures)} failed"
+        line += f" in {self.seconds.get('total', 0.0):.1f}s"
+        if not self.dry_run:
+            line += f" ({self.posts_in_store} posts / {self.chunks_in_store} chunks in {self.store})"
+        return ("[dry run] " if self.dry_run else "") + line
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 4)
+
+
+def _model_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}=={version(name)}"
+    except (PackageNotFoundError, ValueError):
+        return name
+
+
+def pipeline_fingerprint(settings: Settings) -> str:
+    """Everything besides the file's bytes that decides its records; part of every ``doc_hash``."""
+    parts = {
+        "pipeline": PIPELINE_VERSION,
+        "chunker": CHUNKER_VERSION,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "embedding_model": _model_version(settings.embedding_model),
+        "embedding_text": EMBEDDING_TEXT_VERSION,
+    }
+    return json.dumps(parts, sort_keys=True)
+
+
+def stored_path(path: Path) -> str:
+    """The ``path`` metadata: absolute, so pruning and moves are judged the same from any directory."""
+    return str(path.resolve())
+
+
+def doc_hash_of(data: bytes, fingerprint: str) -> str:
+    return hashlib.sha256(fingerprint.encode() + b"\0" + data).hexdigest()
+
+
+# --- records ------------------------------------------------------------------------------------
+
+EMBEDDING_TEXT_VERSION = "section-prefix-1"
+
+
+def embedding_text(section: str, text: str) -> str:
+    """What is embedded for a chunk: its heading path, then its text (the stored document is the text).
+
+    The path ("Title > Heading") tells the model what a chunk deep inside a post is about; it costs a
+    few tokens of MiniLM's 256-word-piece window.
+    """
+    return f"{section}\n\n{text}" if section else text
+
+
+@dataclass
+class _PostRecords:
+    document: Document
+    doc_hash: str
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict]
+    embed_texts: list[str]
+    stale_ids: list[str]
+    action: str  # "added" | "updated"
+
+
+def build_records(document: Document, doc_hash: str, settings: Settings) -> tuple[list, list, list, list]:
+    """Chunk a post and lay each chunk out as rag.schema describes: (ids, documents, metadatas, embed texts)."""
+    spans = chunk_source(
+        document.source_text,
+        document.body_start,
+        document.headings,
+        document.title,
+        settings.chunk_tokens,
+        settings.chunk_overlap,
+    )
+    ids, texts, metadatas, embed_texts = [], [], [], []
+    for index, span in enumerate(spans):
+        text = document.source_text[span.start : span.end]
+        content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        ids.append(make_chunk_id(document.doc_id, index, content_hash))
+        texts.append(text)
+        embed_texts.append(embedding_text(span.section, text))
+        metadatas.append(
+            {
+                "doc_id": document.doc_id,
+                "title": document.title,
+                "event": document.event,
+                "year": int(document.year or 0),
+                "city": document.city,
+                "region": document.region,
+                "date": document.date,
+                "author": document.author,
+                "url": document.url,
+                "path": stored_path(document.path),
+                "section": span.section,
+                "chunk_index": index,
+                "n_chunks": len(spans),
+                "start": span.start,
+                "end": span.end,
+                "content_hash": content_hash,
+                "doc_hash": doc_hash,
+            }
+        )
+    return ids, texts, metadatas, embed_texts
+
+
+# --- what is stored -----------------------------------------------------------------------------
+
+
+@dataclass
+class _StoredPost:
+    """The records one post has in the collection, grouped by the ``doc_hash`` that wrote them."""
+
+    by_hash: dict[str, dict[str, dict]] = field(default_factory=dict)  # doc_hash -> {id: metadata}
+
+    @property
+    def ids(self) -> set[str]:
+        return {i for records in self.by_hash.values() for i in records}
+
+    def complete(self, doc_hash: str) -> bool:
+        records = self.by_hash.get(doc_hash, {})
+        if not records:
+            return False
+        counts = {int(m.get("n_chunks", -1)) for m in records.values()}
+        indexes = sorted(int(m.get("chunk_index", -1)) for m in records.values())
+        return len(counts) == 1 and indexes == list(range(counts.pop()))
+
+
+def _read_store_state(collection) -> dict[str, _StoredPost]:
+    """Every record's metadata, grouped by post (paged so a server never returns one huge response)."""
+    posts: dict[str, _StoredPost] = {}
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas"], limit=STATE_PAGE, offset=offset)
+        ids = page["ids"]
+        for record_id, metadata in zip(ids, page["metadatas"] or [{}] * len(ids), strict=True):
+            metadata = metadata or {}
+            doc_id = str(metadata.get("doc_id") or record_id.split("::")[0])
+            post = posts.setdefault(doc_id, _StoredPost())
+            post.by_hash.setdefault(str(metadata.get("doc_hash", "")), {})[record_id] = metadata
+        if len(ids) < STATE_PAGE:
+            return posts
+        offset += len(ids)
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def _check_request(paths: list[Path], settings: Settings) -> None:
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise IngestUsageError(f"no such file or directory: {', '.join(missing)}")
+    if settings.chunk_overlap * 2 > settings.chunk_tokens:
+        raise IngestUsageError(
+            f"chunk_overlap ({settings.chunk_overlap}) must be at most half of chunk_tokens ({settings.chunk_tokens})"
+        )
+
+
+def _batches(count: int, size: int) -> Iterator[slice]:
+    for start in range(0, count, size):
+        yield slice(start, min(start + size, count))
+
+
+def run_ingest(
+    paths: list[Path] | None = None,
+    settings: Settings | None = None,
+    prune: bool | None = None,
+    reset: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Bring the collection in line with ``paths`` (default: ``settings.data_dir``).
+
+    ``prune`` (default: on when a directory is given) deletes stored posts whose file lay under a given
+    directory and is gone. ``reset`` empties the collection first. ``dry_run`` reads and plans only.
+    ``progress(done, total, message)`` is called as posts are written (total = posts to write).
+    """
+    settings = settings or get_settings()
+    paths = [Path(p) for p in (paths or [settings.data_dir])]
+    _check_request(paths, settings)
+    prune_roots = [p for p in paths if p.is_dir()] if prune is not False else []
+    prune = bool(prune_roots)  # pruning only ever looks under the directories given
+    timer = _Timer()
+    started = time.perf_counter()
+    summary = IngestSummary(
+        dry_run=dry_run,
+        reset=reset,
+        pruned=bool(prune),
+        store=settings.describe_store(),
+        collection=settings.collection,
+    )
+
+    def fail(path: Path, reason: str) -> None:
+        log.info("skipped %s: %s", path, reason)
+        summary.failures.append({"path": str(path), "reason": reason})
+
+    with timer.stage("scan"):
+        found, problems = discover(paths)
+        for path, reason in problems:
+            fail(path, reason)
+
+    # Read and hash every file; parsing waits until we know the post changed (keeps no-op runs cheap).
+    fingerprint = pipeline_fingerprint(settings)
+    candidates: dict[str, tuple[FoundFile, bytes, str]] = {}
+    seen_ids: set[str] = set()
+    with timer.stage("read"):
+        for item in found:
+            doc_id = item.path.stem
+            if doc_id in seen_ids:
+                other = candidates[doc_id][0].path if doc_id in candidates else "another file"
+                fail(
+                    item.path,
+                    f"duplicate post id {doc_id!r} (also {other}); post ids are file names without extension",
+                )
+                continue
+            seen_ids.add(doc_id)
+            try:
+                data = read_bytes(item.path, settings.max_file_bytes)
+            except LoadError as exc:
+                fail(item.path, str(exc))
+                continue
+            candidates[doc_id] = (item, data, doc_hash_of(data, fingerprint))
+
+    with timer.stage("store"):
+        from rag.components.store import get_client, get_collection
+
+        if reset and not dry_run:
+            client = get_client(settings)
+            if settings.collection in {getattr(c, "name", c) for c in client.list_collections()}:
+                client.delete_collection(settings.collection)
+        collection = get_collection(settings)
+        batch_limit = int(get_client(settings).get_max_batch_size())
+        stored = {} if reset and not dry_run else _read_store_state(collection)
+        if reset and dry_run:
+            summary.deleted = len(set(stored) - set(candidates))
+            summary.changes["deleted"] = sorted(set(stored) - set(candidates))
+            stored = {}
+
+    # Plan: unchanged / repair (complete, but stale records or a moved file) / write.
+    to_write: list[tuple[FoundFile, bytes, str]] = []
+    repairs: list[tuple[str, _StoredPost, str, str]] = []  # (doc_id, stored, doc_hash, path)
+    with timer.stage("plan"):
+        for doc_id, (item, data, doc_hash) in candidates.items():
+            post = stored.get(doc_id)
+            if post is None or not post.complete(doc_hash):
+                to_write.append((item, data, doc_hash))
+                continue
+            current = post.by_hash[doc_hash]
+            moved = any(m.get("path") != stored_path(item.path) for m in current.values())
+            if moved or len(post.by_hash) > 1:
+                repairs.append((doc_id, post, doc_hash, stored_path(item.path)))
+            else:
+                summary.unchanged += 1
+
+    posts: list[_PostRecords] = []
+    with timer.stage("chunk"):
+        for item, data, doc_hash in to_write:
+            try:
+                document = load_document(item.path, data)
+            except LoadError as exc:
+                fail(item.path, str(exc))
+                continue
+            ids, texts, metadatas, embed_texts = build_records(document, doc_hash, settings)
+            post = stored.get(document.doc_id)
+            old_ids = post.ids if post else set()
+            posts.append(
+                _PostRecords(
+                    document,
+                    doc_hash,
+                    ids,
+                    texts,
+                    metadatas,
+                    embed_texts,
+                    stale_ids=sorted(old_ids - set(ids)),
+                    action="updated" if post else "added",
+                )  # fmt: skip
+            )
+
+    pruned_ids: list[str] = []
+    if prune:
+        for doc_id, post in stored.items():
+            if doc_id in seen_ids:
+                continue
+            paths_stored = {
+                str(m.get("path", "")) for records in post.by_hash.values() for m in records.values()
+            }
+            if any(p and any(_is_under(Path(p), root) for root in prune_roots) for p in paths_stored):
+                pruned_ids.append(doc_id)
+
+    if dry_run:
+        for post in posts:
+            setattr(summary, post.action, getattr(summary, post.action) + 1)
+            summary.changes[post.action].append(post.document.doc_id)
+            summary.chunks_written += len(post.ids)
+        for doc_id, _post, _hash, _path in repairs:
+            summary.updated += 1
+            summary.changes["updated"].append(doc_id)
+        summary.deleted += len(pruned_ids)
+        summary.changes["deleted"] += pruned_ids
+        summary.posts_in_store = len(stored)
+        summary.chunks_in_store = sum(len(p.ids) for p in stored.values())
+        summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
+        return summary
+
+    _write_posts(collection, batch_limit, posts, settings, summary, timer, progress)
+
+    with timer.stage("write"):
+        for doc_id, post, doc_hash, path in repairs:
+            current = post.by_hash[doc_hash]
+            moved = [i for i, m in current.items() if m.get("path") != path]
+            if moved:
+                collection.update(ids=moved, metadatas=[{**current[i], "path": path} for i in moved])
+            stale = sorted(post.ids - set(current))
+            if stale:
+                collection.delete(ids=stale)
+                summary.chunks_deleted += len(stale)
+            summary.updated += 1
+            summary.changes["updated"].append(doc_id)
+
+    with timer.stage("prune"):
+        for doc_id in pruned_ids:
+            ids = sorted(stored[doc_id].ids)
+            for part in _batches(len(ids), batch_limit):
+                collection.delete(ids=ids[part])
+            summary.deleted += 1
+            summary.chunks_deleted += len(ids)
+            summary.changes["deleted"].append(doc_id)
+
+    with timer.stage("store"):
+        if summary.changed:
+            metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+            metadata[UPDATED_AT_KEY] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            collection.modify(metadata=metadata)
+        summary.chunks_in_store = collection.count()
+        summary.posts_in_store = (len(stored) - len(pruned_ids)) + summary.added
+    summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
+    log.info("ingest: %s", summary.one_line())
+    return summary
+
+
+def _write_posts(
+    collection,
+    batch_limit: int,
+    posts: list[_PostRecords],
+    settings: Settings,
+    summary: IngestSummary,
+    timer: _Timer,
+    progress: ProgressCallback | None,
+) -> None:
+    """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write each post (new first, then stale)."""
+    if not posts:
+        return
+    total = len(posts)
+    if progress:
+        progress(0, total, f"embedding {sum(len(p.ids) for p in posts)} chunks of {total} posts")
+    from rag.components.store import get_embedder_for
+
+    with timer.stage("embed"):
+        embedder = get_embedder_for(settings)
+    done = 0
+    group: list[_PostRecords] = []
+    for position, post in enumerate(posts):
+        group.append(post)
+        if sum(len(p.ids) for p in group) < EMBED_GROUP_TEXTS and position < total - 1:
+            continue
+        with timer.stage("embed"):
+            vectors = embedder.embed([text for p in group for text in p.embed_texts])
+        row = 0
+        for item in group:
+            item_vectors: np.ndarray = vectors[row : row + len(item.ids)]
+            row += len(item.ids)
+            with timer.stage("write"):
+                for part in _batches(len(item.ids), batch_limit):
+                    collection.upsert(
+                        ids=item.ids[part],
+                        documents=item.texts[part],
+                        metadatas=item.metadatas[part],
+                        embeddings=item_vectors[part],
+                    )
+                if item.stale_ids:  # only after the new chunks are in: never hold less than before
+                    collection.delete(ids=item.stale_ids)
+            summary.chunks_written += len(item.ids)
+            summary.chunks_deleted += len(item.stale_ids)
+            setattr(summary, item.action, getattr(summary, item.action) + 1)
+            summary.changes[item.action].append(item.document.doc_id)
+            done += 1
+            if progress:
+                progress(done, total, item.document.doc_id)
+        group = []
