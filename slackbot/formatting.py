@@ -1,0 +1,226 @@
+"""Turning an :class:`rag.types.Answer` into Slack messages that Slack accepts and cannot misread.
+
+Three concerns, in order:
+
+* **Escaping**: post text and answers are untrusted. ``&``, ``<``, ``>`` become entities so nothing from a
+  post can form a link, a user mention or ``<!channel>``; bare ``@channel``/``@here``/``@everyone`` get a word
+  joiner after the ``@`` so they never notify anyone.
+* **Citations**: ``[n]`` markers become ``<url|[n]>`` links to the cited post, and a context block per
+  citation shows title, event and the supporting quote.
+* **Limits**: a section's text is at most 3,000 characters and a message at most 50 blocks; long answers
+  are split on paragraph/sentence/word boundaries (never inside a link or an entity) across messages.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from urllib.parse import quote
+
+from rag.types import Answer, Citation
+
+SECTION_TEXT_LIMIT = 3000  # Slack: section/context text objects
+MAX_BLOCKS_PER_MESSAGE = 50  # Slack: blocks per message
+# Our own budgets, below Slack's hard limits: the margin absorbs the difference between Slack's
+# UTF-16 counting and Python's code points (emoji), and 4,000 is Slack's guidance for a message's text.
+SECTION_BUDGET = 2900
+MESSAGE_TEXT_BUDGET = 4000
+QUOTE_CHARS = 280
+
+FEEDBACK_UP = "kqa_feedback_up"
+FEEDBACK_DOWN = "kqa_feedback_down"
+FEEDBACK_BLOCK_ID = "kqa_feedback"
+PROGRESS_PREFIX = ":hourglass_flowing_sand:"
+NOTICE_PREFIX = ":warning:"
+
+_BROADCAST_RE = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_CITATION_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_SLACK_LINK_RE = re.compile(r"<([^<>|]+)\|([^<>]*)>")
+
+
+@dataclass
+class SlackMessage:
+    """One ``chat.postMessage``/``chat.update`` payload: fallback ``text`` plus Block Kit ``blocks``."""
+
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+
+
+def escape(text: str) -> str:
+    """Escape untrusted text for mrkdwn: Slack's three control characters and broadcast mentions."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST_RE.sub(lambda m: "@" + _WORD_JOINER + m.group(1), escaped)
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`escape` (and Slack's own escaping) to recover what a person typed."""
+    return html.unescape(text).replace(_WORD_JOINER, "")
+
+
+def safe_url(url: str) -> str | None:
+    """A URL fit for ``<url|label>``: http(s) only, with the characters that would end the link encoded."""
+    url = (url or "").strip()
+    if not re.match(r"^https?://[^\s/]", url, re.IGNORECASE):
+        return None
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._").replace("&", "&amp;")
+
+
+def _truncate(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    return text[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
+
+
+def link_citations(escaped_text: str, citations: list[Citation]) -> str:
+    """Replace ``[n]`` / ``[n, m]`` markers with ``<url|[n]>`` links; markers without a URL stay as text."""
+    urls = {c.n: safe_url(c.url_or_path) for c in citations}
+
+    def one(n: int) -> str:
+        url = urls.get(n)
+        return f"<{url}|[{n}]>" if url else f"[{n}]"
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+        if not any(n in urls for n in numbers):
+            return match.group(0)  # a bracketed number that is not a citation, e.g. "[2022]"
+        return "".join(one(n) for n in numbers)
+
+    return _CITATION_RE.sub(replace, escaped_text)
+
+
+def unlink(mrkdwn: str) -> str:
+    """``<url|label>`` -> ``label``: the plain fallback text of a linked section."""
+    return _SLACK_LINK_RE.sub(lambda m: m.group(2), mrkdwn)
+
+
+def _safe_cut(text: str, cut: int) -> int:
+    """Move ``cut`` left so that it falls outside any ``<...>`` link and any ``&...;`` entity."""
+    opening = text.rfind("<", 0, cut)
+    if opening > text.rfind(">", 0, cut):
+        cut = opening
+    amp = text.rfind("&", max(0, cut - 8), cut)
+    if amp != -1 and ";" not in text[amp:cut]:
+        cut = amp
+    return cut
+
+
+def split_text(text: str, limit: int = SECTION_BUDGET) -> list[str]:
+    """Split mrkdwn into pieces of at most ``limit`` characters at the most natural boundary available."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = -1
+        for separator in ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " "):
+            position = rest.rfind(separator, 0, limit)
+            if position > limit // 3:
+                cut = _safe_cut(rest, position + len(separator.rstrip()))
+                if cut > limit // 3:
+                    break
+                cut = -1
+        if cut <= 0:
+            cut = _safe_cut(rest, limit)
+        if cut <= 0:  # one link longer than the limit: cut it anyway rather than loop forever
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def source_block(citation: Citation) -> dict:
+    """Context block for one citation: number, linked title, event and the verbatim supporting quote."""
+    title = escape(_truncate(citation.title or citation.source_id, 200))
+    url = safe_url(citation.url_or_path)
+    if url:
+        head = f"*[{citation.n}]* <{url}|{title}>"
+    else:
+        # A local file path means nothing to Slack users (and shows the server's layout): name the file only.
+        where = escape(_truncate(PurePath(citation.url_or_path).name, 200)) if citation.url_or_path else ""
+        head = f"*[{citation.n}]* {title}" + (f" ({where})" if where else "")
+    if citation.event:
+        head += f" · {escape(_truncate(citation.event, 200))}"
+    quote_text = escape(_truncate(citation.quote, QUOTE_CHARS)) if citation.quote else ""
+    text = f"{head}\n“{quote_text}”" if quote_text else head
+    return _context(text[:SECTION_TEXT_LIMIT])
+
+
+def feedback_block(answer_id: str) -> dict:
+    """👍/👎 buttons; ``value`` carries the answer id the feedback log looks up."""
+
+    def button(action_id: str, label: str) -> dict:
+        return {
+            "type": "button",
+            "action_id": action_id,
+            "text": {"type": "plain_text", "text": label, "emoji": True},
+            "value": answer_id,
+        }
+
+    return {
+        "type": "actions",
+        "block_id": FEEDBACK_BLOCK_ID,
+        "elements": [button(FEEDBACK_UP, "👍 Helpful"), button(FEEDBACK_DOWN, "👎 Not helpful")],
+    }
+
+
+def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMessage]:
+    """The answer as one or more Slack messages (each within Slack's limits), sources and buttons last."""
+    body = link_citations(escape(answer.text.strip()), answer.citations) or "_(empty answer)_"
+    messages: list[SlackMessage] = []
+    current: list[str] = []
+    for piece in split_text(body):
+        if current and sum(len(p) for p in current) + len(piece) > MESSAGE_TEXT_BUDGET:
+            messages.append(_body_message(current))
+            current = []
+        current.append(piece)
+    messages.append(_body_message(current))
+
+    trailer: list[dict] = [source_block(c) for c in sorted(answer.citations, key=lambda c: c.n)]
+    if answer.fallback_reason:
+        trailer.append(_context(f":information_source: {escape(_truncate(answer.fallback_reason, 500))}"))
+    if answer_id:
+        trailer.append(feedback_block(answer_id))
+    last = messages[-1]
+    while trailer:
+        room = MAX_BLOCKS_PER_MESSAGE - len(last.blocks)
+        if room <= 0:
+            last = SlackMessage(text="Sources (continued)")
+            messages.append(last)
+            continue
+        last.blocks.extend(trailer[:room])
+        trailer = trailer[room:]
+    return messages
+
+
+def _body_message(pieces: list[str]) -> SlackMessage:
+    return SlackMessage(text=unlink("\n".join(pieces)), blocks=[_section(p) for p in pieces])
+
+
+def progress_text(status: str) -> str:
+    """Placeholder text while an answer is generated (recognised and skipped when reading history)."""
+    return f"{PROGRESS_PREFIX} _{escape(_truncate(status, 200))}_"
+
+
+def notice_message(text: str) -> SlackMessage:
+    """A short notice (error, usage) as a single section; never part of a thread's history."""
+    body = f"{NOTICE_PREFIX} {escape(_truncate(text, SECTION_BUDGET - 20))}"
+    return SlackMessage(text=body, blocks=[_section(body)])
+
+
+def plain_message(text: str) -> SlackMessage:
+    """A short informational message that carries no answer (usage hints)."""
+    body = escape(_truncate(text, SECTION_BUDGET))
+    return SlackMessage(text=body, blocks=[_section(body)])
