@@ -1,0 +1,45 @@
+"""KubeCon Recap QA entry point.
+
+    python app.py [--host 127.0.0.1] [--port 7860]   # web chat (ingests data/ first if the index is empty)
+    python app.py slack [ARGS ...]                    # Slack bot (see `python app.py slack --help`)
+
+Backends come from ``KQA_*`` settings (see README): e.g. ``KQA_CHROMA_URL`` for a Chroma server,
+``KQA_LLM_BACKEND=openai`` + ``KQA_OPENAI_BASE_URL`` for an OpenAI-compatible LLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="KubeCon Recap QA web chat. Use `python app.py slack ...` for the Slack bot.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "slack":
+        from slackbot.cli import main as slack_main  # lazy: the web chat needs no Slack packages
+
+        return slack_main(argv[1:])
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webchat.server import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

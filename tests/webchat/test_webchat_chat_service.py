@@ -1,0 +1,135 @@
+"""The chat logic over a real Assistant and a real (embedded) Chroma store, without a browser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.settings import Settings
+from webchat.chat import (
+    ALL_EVENTS,
+    ANY_YEAR,
+    ChatService,
+    history_messages,
+    parse_filters,
+    turn_index_for_message,
+)
+
+
+def _service(settings: Settings) -> ChatService:
+    from rag.assistant import Assistant
+
+    return ChatService(Assistant(settings=settings), settings)
+
+
+@pytest.fixture(scope="module")
+def seeded_settings(seed_settings, tmp_path_factory) -> Settings:
+    """The session's ingested seed store, answered by the extractive backend, feedback in our own dir."""
+    feedback = tmp_path_factory.mktemp("chat-service") / "feedback.jsonl"
+    return seed_settings.model_copy(update={"llm_backend": "extractive", "feedback_path": feedback})
+
+
+@pytest.fixture(scope="module")
+def service(seeded_settings) -> ChatService:
+    return _service(seeded_settings)
+
+
+def _run(service: ChatService, question: str, chat=None, turns=None, event=None, year=None):
+    steps = list(service.respond(question, chat or [], turns or [], event, year))
+    return steps, steps[-1]
+
+
+def test_parse_filters():
+    assert parse_filters(ALL_EVENTS, ANY_YEAR) == {"event": None, "year": None}
+    assert parse_filters("KubeCon Europe 2022", "2022") == {"event": "KubeCon Europe 2022", "year": 2022}
+    with pytest.raises(Exception, match="Year must be a number"):
+        parse_filters(None, "last year")
+
+
+def test_answer_streams_then_renders_sources(service):
+    steps, (chat, turns, answer) = _run(
+        service, "What were the three big takeaways from KubeCon Detroit 2022?"
+    )
+    assert len(steps) >= 3  # placeholder, streamed states, final
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "kqa-sources" not in steps[0][0][-1]["content"]  # placeholder first
+    assert "kqa-cited-post" in chat[-1]["content"]
+    assert answer["citations"] and answer["citations"][0]["quote"]
+    assert turns == [{"question": answer["question"], "filters": {"event": None, "year": None}, "answer": answer,
+                      "error": ""}]  # fmt: skip
+
+
+def test_follow_up_gets_history_and_feedback_records_it(service, seeded_settings):
+    _, (chat, turns, first) = _run(
+        service, "What did people say about platform engineering at KubeCon Detroit?"
+    )
+    _, (chat, turns, second) = _run(service, "Why does it matter?", chat, turns)
+    assert len(turns) == 2 and len(chat) == 4
+    assert second["standalone_question"] != "Why does it matter?"  # condensed with the first turn
+    assert history_messages(turns)[:2] == [
+        {"role": "user", "content": first["question"]},
+        {"role": "assistant", "content": first["text"]},
+    ]
+    note = service.record_feedback(turns, 1, "up", "good")
+    assert "saved" in note
+    line = json.loads(seeded_settings.feedback_file.read_text(encoding="utf-8").splitlines()[-1])
+    assert line["question"] == "Why does it matter?" and line["history"][0]["content"] == first["question"]
+    assert turn_index_for_message(chat, 3) == 1 and turn_index_for_message(chat, 1) == 0
+
+
+def test_year_filter_restricts_sources(service):
+    _, (_, _, answer) = _run(
+        service, "What did people say about platform engineering?", year="2022", event=ALL_EVENTS
+    )
+    assert answer["sources"]
+    assert all(source["year"] == 2022 for source in answer["sources"])
+
+
+def test_empty_index_is_a_chat_message_and_not_history(settings_factory, tmp_path):
+    service = _service(settings_factory(tmp_path, llm_backend="extractive"))
+    _, (chat, turns, answer) = _run(service, "What happened at KubeCon Detroit?")
+    assert answer is None
+    assert "kqa-error" in chat[-1]["content"] and "ingest" in chat[-1]["content"].lower()
+    assert turns[0]["error"] and history_messages(turns) == []
+    with pytest.raises(Exception, match="error, not an answer"):
+        service.record_feedback(turns, 0, "up", "")
+
+
+def test_llm_down_falls_back_and_says_so(seeded_settings, unused_port):
+    settings = seeded_settings.model_copy(
+        update={
+            "llm_backend": "openai",
+            "openai_base_url": f"http://127.0.0.1:{unused_port}/v1",
+            "llm_timeout_s": 3.0,
+            "llm_retries": 0,
+        }
+    )
+    _, (chat, _, answer) = _run(_service(settings), "What were the takeaways from KubeCon Detroit 2022?")
+    assert answer is not None and answer["fallback_reason"]
+    assert "kqa-notice" in chat[-1]["content"] and "not available" in chat[-1]["content"]
+
+
+def test_question_outside_the_posts_abstains_with_closest_posts(service):
+    _, (chat, _, answer) = _run(service, "What is the airspeed velocity of an unladen swallow?")
+    assert answer["abstained"] and not answer["citations"]
+    assert "Closest posts" in chat[-1]["content"] or "No posts matched" in chat[-1]["content"]
+    assert "Cited posts" not in chat[-1]["content"]
+
+
+class _BrokenAssistant:
+    """Fails the way an unforeseen bug would: a plain exception whose text must not reach the page."""
+
+    def stream(self, question, history=None, event=None, year=None):
+        yield from ()
+        raise RuntimeError("boom at /srv/secret/config.py line 3")
+
+
+def test_unexpected_error_is_a_short_message_without_internals(settings_factory, tmp_path, caplog):
+    service = ChatService(_BrokenAssistant(), settings_factory(tmp_path))
+    _, (chat, turns, answer) = _run(service, "anything")
+    message = chat[-1]["content"]
+    assert answer is None and "kqa-error" in message and "RuntimeError" in message
+    assert "/srv/secret" not in message and "Traceback" not in message
+    assert "boom at /srv/secret" in caplog.text  # the details went to the server log
+    assert turns[0]["question"] == "anything"
