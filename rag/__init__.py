@@ -13,12 +13,22 @@ Heavy dependencies (torch, chromadb, llama.cpp) load lazily, on first use.
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Chunk, Citation, Source, StreamEvent
 
-__all__ = ["Answer", "Assistant", "Chunk", "Citation", "Settings", "Source", "StreamEvent", "get_settings"]
+__all__ = [
+    "Answer",
+    "Assistant",
+    "Chunk",
+    "Citation",
+    "IndexStatus",
+    "Settings",
+    "Source",
+    "StreamEvent",
+    "get_settings",
+]
 
 
 def __getattr__(name: str):
-    if name == "Assistant":
-        from rag.assistant import Assistant
+    if name in ("Assistant", "IndexStatus"):  # lazy: rag.assistant is light, but keeps `import rag` instant
+        import rag.assistant
 
-        return Assistant
+        return getattr(rag.assistant, name)
     raise AttributeError(name)

@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.35,
         description=(
-            "Abstain without calling the LLM when the best dense cosine similarity of any retrieved chunk or "
-            "sentence to the question is below this (tuned on the 84-post corpus: answerable >= 0.44, "
-            "off-topic <= 0.31)."
+            "Abstain without calling the LLM when no retrieved chunk reaches this cosine similarity to the "
+            "question and no sentence reaches it + 0.05 (tuned on the 84-post corpus: answerable questions "
+            "score >= 0.43, off-topic ones <= 0.31 by chunk and <= 0.36 by sentence)."
         ),
     )
     context_tokens: int = Field(900, ge=100, description="Token budget for packed evidence in the prompt.")

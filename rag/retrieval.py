@@ -1,0 +1,415 @@
+"""Hybrid retrieval over the recap chunks: dense (Chroma) + lexical (BM25), fused, event-aware, diverse.
+
+* Dense: the question is embedded with the shared sentence-transformers model and Chroma returns the
+  nearest chunks. Paraphrases ("service mesh" ~ "Istio sidecars") land here.
+* Lexical: BM25 (``bm25s``) over the same chunks, with the title and section in front of the text.
+  Names, acronyms and versions ("Cilium", "SBOM", "Mercedes-Benz") land here; MiniLM blurs them.
+* Fusion: reciprocal rank fusion (``sum 1 / (rrf_k + rank)``), which needs no score calibration
+  between the two; then at most ``max_chunks_per_post`` chunks per post, so one long post cannot fill
+  the context and the answer can draw on several posts.
+* Events: mentions found by :mod:`rag.query` restrict both retrievers to the posts of that event (the
+  chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
+  ``RetrievalResult.uncovered`` instead of silently falling back to other events.
+
+The BM25 index and a copy of the chunks live in memory (the corpus is small: ~1,200 chunks for 84
+posts, a few MB). They are built once per process and rebuilt when the collection changes: its count or
+its ``kqa_updated_at`` metadata (written by every ingest that changes anything).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.errors import EmptyIndexError, StoreUnavailableError
+from rag.query import EventMention, EventQuery, soften_relative_years
+from rag.schema import UPDATED_AT_KEY, chunk_from_record
+from rag.settings import Settings
+from rag.text import content_terms
+from rag.types import Chunk, Source
+
+log = logging.getLogger(__name__)
+
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+_PAGE = 500  # records per collection.get() page when loading the snapshot (keeps HTTP responses small)
+
+
+@dataclass(frozen=True)
+class PostInfo:
+    """What the index knows about one post (from its chunks' metadata)."""
+
+    doc_id: str
+    title: str
+    event: str
+    year: int | None
+    city: str
+    region: str
+    url_or_path: str
+    n_chunks: int
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float  # fused RRF score (higher is better)
+    dense_similarity: float  # cosine similarity of the chunk to the question
+    dense_rank: int | None = None  # 1-based rank among dense results (None: not in the dense top fetch_k)
+    lexical_rank: int | None = None
+
+
+@dataclass
+class RetrievalResult:
+    question: str
+    events: EventQuery  # the event restriction applied (covered mentions only)
+    uncovered: tuple[EventMention, ...]  # named events that no post in the index covers
+    chunks: list[ScoredChunk]  # the top_k chunks after fusion and per-post diversity
+    candidates: list[ScoredChunk]  # every fused candidate, best first (for sources)
+    query_embedding: np.ndarray
+    best_similarity: float  # best dense cosine similarity of any allowed chunk
+    timings: dict[str, float] = field(default_factory=dict)
+    snapshot: IndexSnapshot | None = field(default=None, repr=False)  # the index version it read
+
+    def sources(self, limit: int = 10) -> list[Source]:
+        """Retrieved posts, best first, each with its best chunk (cited flags are set by the assistant)."""
+        best: dict[str, ScoredChunk] = {}
+        similarity: dict[str, float] = defaultdict(float)
+        for item in self.candidates:
+            doc = item.chunk.doc_id
+            similarity[doc] = max(similarity[doc], item.dense_similarity)
+            if doc not in best or item.score > best[doc].score:
+                best[doc] = item
+        ranked = sorted(best.values(), key=lambda s: s.score, reverse=True)[:limit]
+        return [
+            Source(
+                source_id=s.chunk.doc_id,
+                title=s.chunk.title or s.chunk.doc_id,
+                event=s.chunk.event,
+                url_or_path=s.chunk.url_or_path,
+                score=round(s.score, 6),
+                dense_similarity=round(similarity[s.chunk.doc_id], 4),
+                snippet=s.chunk.text,
+                year=s.chunk.year,
+            )
+            for s in ranked
+        ]
+
+
+class PostText:
+    """A post's source text rebuilt from its chunks (they cover it, with overlaps, at known offsets).
+
+    Sentences are split on the whole post, so one that straddles a chunk boundary stays whole.
+    ``text[i - base]`` is character ``i`` of the post's source text; gaps between chunks (text that
+    ingest did not index, such as front matter) read as newlines, so no sentence spans them.
+    """
+
+    def __init__(self, chunks: list[Chunk]):
+        ordered = sorted(chunks, key=lambda c: c.start)
+        self.base = ordered[0].start if ordered else 0
+        end = max((c.end for c in ordered), default=self.base)
+        buffer = ["\n"] * (end - self.base)
+        for chunk in ordered:
+            if len(chunk.text) == chunk.end - chunk.start:
+                buffer[chunk.start - self.base : chunk.end - self.base] = chunk.text
+        self.text = "".join(buffer)
+        self._sentences = None
+
+    def slice(self, start: int, end: int) -> str:
+        return self.text[start - self.base : end - self.base]
+
+    def sentences(self):
+        """Sentences with offsets in the post's source text."""
+        if self._sentences is None:
+            from rag.text import Sentence, split_sentences
+
+            self._sentences = [
+                Sentence(s.text, s.start + self.base, s.end + self.base) for s in split_sentences(self.text)
+            ]
+        return self._sentences
+
+
+class IndexSnapshot:
+    """The chunks, their embeddings and the BM25 index at one version of the collection."""
+
+    def __init__(self, signature: tuple, ids: list[str], chunks: list[Chunk], embeddings: np.ndarray):
+        import bm25s
+
+        self.signature = signature
+        self.ids = ids
+        self.chunks = chunks
+        self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        self.embeddings = embeddings
+        self.doc_ids = np.array([c.doc_id for c in chunks], dtype=object)
+        self.posts: dict[str, PostInfo] = {}
+        for chunk in chunks:
+            if chunk.doc_id not in self.posts:
+                self.posts[chunk.doc_id] = PostInfo(
+                    chunk.doc_id, chunk.title, chunk.event, chunk.year, chunk.city, chunk.region,
+                    chunk.url_or_path, 0,
+                )  # fmt: skip
+        counts = defaultdict(int)
+        for chunk in chunks:
+            counts[chunk.doc_id] += 1
+        self.posts = {d: PostInfo(**{**p.__dict__, "n_chunks": counts[d]}) for d, p in self.posts.items()}
+        self._post_texts: dict[str, PostText] = {}
+        self.bm25 = None
+        if chunks:
+            corpus = [content_terms(f"{c.title}\n{c.section}\n{c.text}") or ["_"] for c in chunks]
+            self.bm25 = bm25s.BM25()
+            self.bm25.index(corpus, show_progress=False)
+
+    def post_text(self, doc_id: str) -> PostText:
+        """The post's text rebuilt from its chunks (built on first use, then kept with the snapshot)."""
+        post = self._post_texts.get(doc_id)
+        if post is None:
+            post = PostText([c for c in self.chunks if c.doc_id == doc_id])
+            self._post_texts[doc_id] = post
+        return post
+
+    @property
+    def years(self) -> list[int]:
+        return sorted({p.year for p in self.posts.values() if p.year})
+
+    @property
+    def reference_year(self) -> int | None:
+        """The latest event year in the index: what "last year" is relative to (see rag.query)."""
+        years = self.years
+        return years[-1] if years else None
+
+    def posts_matching(self, events: EventQuery) -> set[str]:
+        return {
+            d for d, p in self.posts.items()
+            if events.matches(year=p.year, city=p.city, region=p.region, event=p.event)
+        }  # fmt: skip
+
+    def mention_is_covered(self, mention: EventMention) -> bool:
+        return any(
+            mention.matches(year=p.year, city=p.city, region=p.region, event=p.event)
+            for p in self.posts.values()
+        )
+
+
+class HybridRetriever:
+    """Dense + BM25 retrieval over the configured Chroma collection (one per process is enough)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._snapshot: IndexSnapshot | None = None
+        self._collection = None
+
+    # --- the collection and its in-memory snapshot ----------------------------------------------
+    def _get_collection(self):
+        from rag.components.store import forget_client, get_collection
+
+        try:
+            collection = get_collection(self.settings, create=False)
+        except StoreUnavailableError:
+            forget_client(self.settings)
+            raise
+        except Exception as exc:  # a server that went away surfaces as assorted HTTP errors
+            forget_client(self.settings)
+            raise StoreUnavailableError(
+                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
+            ) from exc
+        if collection is None:
+            raise EmptyIndexError(
+                f"The index at {self.settings.describe_store()} has no collection {self.settings.collection!r} yet. "
+                "Run the ingest job first: python -m ingest"
+            )
+        return collection
+
+    def _signature(self, collection) -> tuple:
+        try:
+            count = collection.count()
+        except Exception as exc:
+            from rag.components.store import forget_client
+
+            forget_client(self.settings)
+            raise StoreUnavailableError(
+                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
+            ) from exc
+        return (count, str((collection.metadata or {}).get(UPDATED_AT_KEY, "")))
+
+    def snapshot(self) -> IndexSnapshot:
+        """The current snapshot, rebuilt when the collection's count or ``kqa_updated_at`` changed."""
+        with self._lock:
+            collection = self._get_collection()
+            self._collection = collection
+            signature = self._signature(collection)
+            if self._snapshot is None or self._snapshot.signature != signature:
+                started = time.perf_counter()
+                self._snapshot = self._load(collection, signature)
+                log.info(
+                    "index snapshot: %d chunks from %d posts in %.2fs",
+                    len(self._snapshot.chunks), len(self._snapshot.posts), time.perf_counter() - started,
+                )  # fmt: skip
+            return self._snapshot
+
+    def _load(self, collection, signature: tuple) -> IndexSnapshot:
+        ids: list[str] = []
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        offset = 0
+        while True:
+            page = collection.get(
+                include=["documents", "metadatas", "embeddings"], limit=_PAGE, offset=offset
+            )
+            page_ids = page["ids"]
+            if not page_ids:
+                break
+            for chunk_id, document, metadata, vector in zip(
+                page_ids, page["documents"], page["metadatas"], page["embeddings"], strict=True
+            ):
+                ids.append(chunk_id)
+                chunks.append(chunk_from_record(chunk_id, document, metadata))
+                vectors.append(np.asarray(vector, dtype=np.float32))
+            offset += len(page_ids)
+            if len(page_ids) < _PAGE:
+                break
+        embeddings = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+        if len(embeddings):
+            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+            embeddings = embeddings / np.maximum(norms, 1e-12)
+        return IndexSnapshot(signature, ids, chunks, embeddings)
+
+    # --- retrieval --------------------------------------------------------------------------------
+    def embed_query(self, text: str) -> np.ndarray:
+        from rag.components.store import get_embedder_for
+
+        return get_embedder_for(self.settings).embed_query(text)
+
+    def resolve_events(
+        self, events: EventQuery, snapshot: IndexSnapshot
+    ) -> tuple[EventQuery, tuple[EventMention, ...]]:
+        """Split mentions into covered (kept as the restriction) and uncovered (reported)."""
+        events = soften_relative_years(events, snapshot.mention_is_covered)
+        covered = tuple(m for m in events.mentions if snapshot.mention_is_covered(m))
+        uncovered = tuple(m for m in events.mentions if m not in covered)
+        return EventQuery(covered), uncovered
+
+    def retrieve(
+        self,
+        question: str,
+        events: EventQuery | None = None,
+        *,
+        mode: str = "hybrid",
+        topic: str | None = None,
+        query_embedding: np.ndarray | None = None,
+    ) -> RetrievalResult:
+        """The top chunks for ``question`` within ``events`` (``mode``: hybrid, dense or lexical).
+
+        ``topic`` is the question without its event words: BM25 searches for it (inside the event's
+        posts, "EU" and "2019" are noise), while the dense side embeds the whole question, whose
+        similarity is also what the relevance threshold reads.
+        """
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError(f"mode must be 'hybrid', 'dense' or 'lexical', not {mode!r}")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        snapshot = self.snapshot()
+        timings["snapshot"] = time.perf_counter() - started
+        if not snapshot.chunks:
+            raise EmptyIndexError(
+                f"The index at {self.settings.describe_store()} is empty. Run the ingest job first: python -m ingest"
+            )
+        events = events or EventQuery()
+        restriction, uncovered = self.resolve_events(events, snapshot)
+        if query_embedding is None:
+            t = time.perf_counter()
+            query_embedding = self.embed_query(question)
+            timings["embed"] = time.perf_counter() - t
+        empty = RetrievalResult(
+            question, restriction, uncovered, [], [], query_embedding, 0.0, timings, snapshot
+        )
+        if not events.is_empty and restriction.is_empty:
+            return empty  # every named event is uncovered: don't answer from other events
+        allowed = snapshot.posts_matching(restriction) if not restriction.is_empty else None
+        if allowed is not None and not allowed:
+            return empty
+
+        fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
+        dense_ranked: list[int] = []
+        lexical_ranked: list[int] = []
+        t = time.perf_counter()
+        if mode in ("hybrid", "dense"):
+            dense_ranked = self._dense(snapshot, query_embedding, fetch_k, allowed)
+        timings["dense"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if mode in ("hybrid", "lexical"):
+            lexical_ranked = self._lexical(snapshot, topic or question, fetch_k, allowed)
+        timings["lexical"] = time.perf_counter() - t
+
+        fused: dict[int, float] = defaultdict(float)
+        for ranking, weight in ((dense_ranked, DENSE_WEIGHT), (lexical_ranked, LEXICAL_WEIGHT)):
+            for rank, index in enumerate(ranking, start=1):
+                fused[index] += weight / (self.settings.rrf_k + rank)
+        dense_rank = {index: rank for rank, index in enumerate(dense_ranked, start=1)}
+        lexical_rank = {index: rank for rank, index in enumerate(lexical_ranked, start=1)}
+        order = sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, 10**9)))
+        similarities = snapshot.embeddings[order] @ query_embedding if order else np.zeros(0)
+        candidates = [
+            ScoredChunk(snapshot.chunks[i], fused[i], float(sim), dense_rank.get(i), lexical_rank.get(i))
+            for i, sim in zip(order, similarities, strict=True)
+        ]
+        per_post: dict[str, int] = defaultdict(int)
+        top: list[ScoredChunk] = []
+        for item in candidates:
+            if per_post[item.chunk.doc_id] >= self.settings.max_chunks_per_post:
+                continue
+            per_post[item.chunk.doc_id] += 1
+            top.append(item)
+            if len(top) >= self.settings.top_k:
+                break
+        best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
+        timings["retrieve"] = time.perf_counter() - started
+        return RetrievalResult(
+            question,
+            restriction,
+            uncovered,
+            top,
+            candidates,
+            query_embedding,
+            best_similarity,
+            timings,
+            snapshot,
+        )
+
+    def _dense(
+        self, snapshot: IndexSnapshot, query: np.ndarray, k: int, allowed: set[str] | None
+    ) -> list[int]:
+        where = None
+        if allowed is not None and len(allowed) < len(snapshot.posts):
+            where = {"doc_id": {"$in": sorted(allowed)}}
+        try:
+            result = self._collection.query(
+                query_embeddings=[query.tolist()], n_results=k, where=where, include=["distances"]
+            )
+        except Exception as exc:
+            from rag.components.store import forget_client
+
+            forget_client(self.settings)
+            raise StoreUnavailableError(
+                f"Dense search failed at {self.settings.describe_store()}: {exc}"
+            ) from exc
+        return [snapshot.position[i] for i in result["ids"][0] if i in snapshot.position]
+
+    def _lexical(self, snapshot: IndexSnapshot, question: str, k: int, allowed: set[str] | None) -> list[int]:
+        if snapshot.bm25 is None:
+            return []
+        terms = [t for t in content_terms(question) if t in snapshot.bm25.vocab_dict]
+        if not terms:
+            return []
+        scores = snapshot.bm25.get_scores(terms)
+        if allowed is not None:
+            scores = np.where(np.isin(snapshot.doc_ids, list(allowed)), scores, 0.0)
+        candidates = np.flatnonzero(scores > 0)
+        if not len(candidates):
+            return []
+        best = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
+        return [int(i) for i in best]

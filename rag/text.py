@@ -1,0 +1,416 @@
+"""Text helpers shared by retrieval, packing, verification and the extractive backend.
+
+One tokenizer (lower-case words, English stop words removed, Snowball stems) is used for BM25 and for
+the lexical-overlap check of citation verification, so "meshes" in an answer matches "mesh" in a post
+in both places. Sentences keep their character offsets, because every citation quote must be an exact
+slice of the post's source text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Function words that carry no claim: removed before lexical overlap is measured (and from BM25 queries).
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "around",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "either",
+        "else",
+        "etc",
+        "even",
+        "ever",
+        "every",
+        "few",
+        "for",
+        "from",
+        "further",
+        "get",
+        "gets",
+        "got",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "let",
+        "lets",
+        "like",
+        "made",
+        "make",
+        "many",
+        "may",
+        "me",
+        "might",
+        "more",
+        "most",
+        "much",
+        "must",
+        "my",
+        "myself",
+        "near",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "one",
+        "only",
+        "or",
+        "other",
+        "others",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "per",
+        "quite",
+        "rather",
+        "really",
+        "said",
+        "same",
+        "say",
+        "says",
+        "see",
+        "seem",
+        "seems",
+        "several",
+        "she",
+        "should",
+        "since",
+        "so",
+        "some",
+        "still",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "though",
+        "through",
+        "thus",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "upon",
+        "us",
+        "very",
+        "via",
+        "was",
+        "we",
+        "well",
+        "were",
+        "what",
+        "when",
+        "where",
+        "whether",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "within",
+        "without",
+        "would",
+        "yet",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "tell",
+        "told",
+        "know",
+        "think",
+        "talk",
+        "talked",
+        "mention",
+        "mentioned",
+        "people",
+        "post",
+        "posts",
+        "recap",
+        "recaps",
+        "blog",
+        "article",
+        "kubecon",
+        "cloudnativecon",
+        "sure",
+        "yes",
+        "okay",
+        "ok",
+        "certainly",
+        "course",
+        "hello",
+        "thanks",
+    ]
+)
+
+_WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff][0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff+#.'-]*")
+_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: the Snowball stemmers in C, also what bm25s recommends
+
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; keeps in-word dots/dashes ("k8s", "v1.24", "service-mesh") then splits them."""
+    out: list[str] = []
+    for match in _WORD_RE.finditer(text.lower()):
+        token = re.sub(r"['’]s$", "", match.group(0)).strip(".'-")
+        if not token:
+            continue
+        out.append(token)
+        if "-" in token or "/" in token:
+            out.extend(p for p in re.split(r"[-/]", token) if p)
+    return out
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words that can carry a claim (stop words and single characters dropped)."""
+    kept = [w for w in words(text) if w not in STOP_WORDS and len(w) > 1]
+    return _stemmer().stemWords(kept) if kept else []
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers as written (commas dropped), e.g. {"2022", "10000"}: a cited number must appear in the evidence."""
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER_RE.findall(text)}
+
+
+_NAME_RE = re.compile(r"\b[A-Za-z]*[A-Z][\w.+#-]*")
+_OPENERS = frozenset(
+    [
+        "another",
+        "attendees",
+        "both",
+        "during",
+        "each",
+        "first",
+        "finally",
+        "however",
+        "in",
+        "many",
+        "most",
+        "next",
+        "one",
+        "other",
+        "others",
+        "overall",
+        "several",
+        "some",
+        "speakers",
+        "talks",
+        "teams",
+        "the",
+        "then",
+        "there",
+        "these",
+        "this",
+        "those",
+        "two",
+        "three",
+        "attendance",
+        "keynotes",
+        "sure",
+        "yes",
+        "okay",
+        "ok",
+        "well",
+        "here",
+        "below",
+        "according",
+        "based",
+        "briefly",
+        "summary",
+    ]
+)
+
+
+def names(text: str) -> set[str]:
+    """Stems of the capitalised words (names, projects, acronyms) of a sentence: a claim about "Istio" needs
+    evidence that says "Istio". The first word counts unless it is an ordinary sentence opener."""
+    found: set[str] = set()
+    for match in _NAME_RE.finditer(text):
+        word = match.group(0).strip(".-")
+        lowered = word.lower()
+        if not word or lowered in STOP_WORDS or len(word) < 2:
+            continue
+        at_start = not text[: match.start()].strip(" \"'“‘*-•([")
+        if at_start and lowered in _OPENERS:
+            continue
+        found.update(content_terms(word))
+    return found
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+# A full stop that ends no sentence: abbreviations, initials, and list numbers ("2. Vendor-neutral…").
+_ABBREVIATION_RE = re.compile(
+    r"(?:\b(?:e\.g|i\.e|etc|vs|mr|ms|mrs|dr|inc|no|approx|st|fig|cf)|\b[a-z]|^\s*\d{1,2})\.$"
+)
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a text with its half-open character span ``text[start:end]``."""
+
+    text: str
+    start: int
+    end: int
+
+
+_BLOCK_START_RE = re.compile(r"^\s*(?:#{1,6}\s|[-*+•]\s|\d+[.)]\s|>|\||```|\(Image:|!\[)")
+
+
+def _blocks(text: str):
+    """(start, end) of paragraphs: hard-wrapped lines join, but headings, list items, quotes, tables
+    and blank lines start a new block (their lines are separate statements)."""
+    start = end = None
+    previous_heading = False
+    position = 0
+    for content in text.split("\n"):
+        line_start, line_end = position, position + len(content)
+        position = line_end + 1
+        if not content.strip():
+            if start is not None:
+                yield start, end
+            start = end = None
+            continue
+        starts_block = bool(_BLOCK_START_RE.match(content)) or previous_heading
+        if start is not None and starts_block:
+            yield start, end
+            start = None
+        if start is None:
+            start = line_start
+        end = line_end
+        previous_heading = content.lstrip().startswith("#")
+    if start is not None:
+        yield start, end
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Sentences with offsets. Paragraphs split at .!? (hard-wrapped lines join); headings, list items
+    and blank lines always end a sentence."""
+    sentences: list[Sentence] = []
+    for block_start, block_end in _blocks(text):
+        block = text[block_start:block_end]
+        cursor = 0
+        for end_match in _SENTENCE_END_RE.finditer(block):
+            before = block[cursor : end_match.start()].lower()
+            if _ABBREVIATION_RE.search(before):
+                continue
+            _append(sentences, block, block_start, cursor, end_match.start())
+            cursor = end_match.end()
+        _append(sentences, block, block_start, cursor, len(block))
+    return sentences
+
+
+def _append(out: list[Sentence], line: str, base: int, start: int, end: int) -> None:
+    piece = line[start:end]
+    stripped = piece.strip()
+    if not stripped or not re.search(r"\w", stripped):
+        return
+    lead = len(piece) - len(piece.lstrip())
+    s = base + start + lead
+    out.append(Sentence(stripped, s, s + len(stripped)))
+
+
+# --- markdown -> plain text for prompts and answers ------------------------------------------------
+
+_IMAGE_RE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
+_BARE_URL_RE = re.compile(r"https?://\S+")
+
+
+def plain(text: str) -> str:
+    """Markdown shown to a model or a reader without link targets, emphasis or list/heading markers.
+
+    Only for display and prompts: quotes and offsets always refer to the raw source text.
+    """
+    out = _IMAGE_RE.sub(r"\1", text)
+    out = _LINK_RE.sub(r"\1", out)
+    out = _BARE_URL_RE.sub("", out)
+    out = re.sub(r"(\*\*|__|`)", "", out)
+    out = re.sub(r"(?m)^\s*(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)", "", out)
+    out = re.sub(r"(?<!\w)[*_](\S[^*_]*?)[*_](?!\w)", r"\1", out)
+    return re.sub(r"[ \t]+", " ", out).strip()
+
+
+def flat(text: str) -> str:
+    """:func:`plain` on one line: for a sentence that was hard-wrapped in its post."""
+    return " ".join(plain(text).split())

@@ -1,0 +1,306 @@
+"""Citation verification: every sentence of an answer must be supported by the post it cites.
+
+Run on every generated answer (``Assistant.ask`` and the final answer of ``Assistant.stream``):
+
+1. Citation markers ``[n]`` (also ``[1, 2]``, ``[1][2]``, ``【1】``) that point at no packed post are dropped.
+2. Each sentence is compared with the packed sentences of every post (single sentences and adjacent
+   pairs). A post *supports* a sentence when all of these hold:
+
+   * embedding similarity (shared sentence-transformers model, cosine) >= ``settings.verify_min_similarity``
+     (default 0.55), or ``RESTATEMENT_SIMILARITY_DISCOUNT`` (0.15) less when at least
+     ``RESTATEMENT_OVERLAP`` (80 %) of the sentence's content words are in the evidence: a sentence that
+     restates one clause of a long evidence sentence scores ~0.45 although every word is there;
+   * lexical overlap >= ``settings.verify_min_overlap`` (default 0.5): the share of the sentence's content words
+     (stemmed, stop words removed) found in the evidence or the post's title/event
+   * every number and every name (capitalised word: project, company, person) in the sentence appears in
+     that evidence or the post's title/event: a changed count or a swapped project is a wrong claim.
+
+   Each check covers a hole in the others: embeddings accept a fluent sentence that swaps a name
+   ("Istio presented a sidecarless mesh" scores 0.69 against the Cilium sentence, overlap 0.86);
+   word overlap accepts the right words in a different claim; neither notices "9,000" for "7,000".
+   What none of them catches is a negated claim that keeps every word ("recommended disabling mTLS");
+   the prompt and the small answer length are the defence there.
+3. A sentence keeps the cited posts that support it. If none of them do (or it cites nothing) and another
+   packed post supports it, the citation is re-pointed to the best one. Otherwise the sentence is
+   unsupported: removed (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
+4. If no supported claim remains, the answer abstains (the assistant then lists the closest posts).
+5. Citations are renumbered 1..n in order of appearance; each carries the verbatim quote that
+   supported it and that quote's character offsets in the post's source text.
+
+Sentences without a content word, name or number ("Sure.", "Here is what I found:") are connective:
+kept, never cited, and never enough on their own to count as an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from rag.packing import Evidence, EvidenceSentence, PackedPost
+from rag.prompts import is_abstention
+from rag.settings import Settings
+from rag.text import content_terms, names, numbers, split_sentences
+from rag.types import Citation
+
+UNVERIFIED_MARK = "[unverified]"
+RESTATEMENT_OVERLAP = 0.8  # at least this share of the sentence's content words are in the evidence…
+RESTATEMENT_SIMILARITY_DISCOUNT = 0.15  # …then similarity may be this much below verify_min_similarity
+_MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
+_MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
+_LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
+
+Status = Literal["supported", "repointed", "added", "unsupported", "connective", "abstention"]
+
+
+@dataclass
+class SupportCheck:
+    """How well one post's evidence supports one answer sentence."""
+
+    n: int
+    sentences: list[EvidenceSentence]
+    similarity: float
+    overlap: float
+    numbers_ok: bool
+    supported: bool
+    names_ok: bool = True
+
+    @property
+    def strength(self) -> float:
+        return self.similarity + self.overlap
+
+
+@dataclass
+class CheckedSentence:
+    text: str  # without citation markers
+    line: int  # which line of the answer it was on (bullets stay bullets)
+    prefix: str  # list marker of that line, if the sentence started it
+    cited: list[int]  # what the model cited (valid numbers only)
+    dropped: list[int]  # cited numbers that point at no packed post
+    citations: list[int] = field(default_factory=list)  # after verification (packed numbering)
+    status: Status = "unsupported"
+    checks: dict[int, SupportCheck] = field(default_factory=dict)
+
+
+@dataclass
+class Verification:
+    text: str  # the verified answer, citations renumbered 1..n
+    citations: list[Citation]
+    sentences: list[CheckedSentence]
+    removed: list[str]  # unsupported sentences removed (or marked)
+    dropped_numbers: list[int]  # out-of-range citation numbers
+    abstained: bool  # nothing supported remains (or the model said it doesn't know)
+    model_abstained: bool = False
+    cited_posts: dict[int, str] = field(default_factory=dict)  # new number -> doc_id
+
+
+def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
+    """Sentences of an answer with their citation numbers (markers after the full stop move before it)."""
+    normalized = _MARKERS_AFTER_STOP_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    out: list[CheckedSentence] = []
+    for line_number, line in enumerate(normalized.splitlines()):
+        prefix_match = _LIST_PREFIX_RE.match(line)
+        prefix = prefix_match.group(1) if prefix_match else ""
+        body = line[len(prefix) :]
+        for i, sentence in enumerate(split_sentences(body)):
+            numbers_cited: list[int] = []
+            for m in _MARKER_RE.finditer(sentence.text):
+                for part in re.split(r"[,;]", m.group(1) or m.group(2)):
+                    numbers_cited.append(int(part))
+            clean = _MARKER_RE.sub("", sentence.text).strip()
+            clean = re.sub(r"\s+([.!?,;:])", r"\1", clean)
+            if not clean or not re.search(r"\w", clean):
+                if out and numbers_cited:  # a lone "[2]" line: it belongs to the sentence before
+                    out[-1].cited += [n for n in numbers_cited if n in valid and n not in out[-1].cited]
+                    out[-1].dropped += [n for n in numbers_cited if n not in valid]
+                continue
+            unique = list(dict.fromkeys(numbers_cited))
+            out.append(
+                CheckedSentence(
+                    text=clean,
+                    line=line_number,
+                    prefix=prefix if i == 0 else "",
+                    cited=[n for n in unique if n in valid],
+                    dropped=[n for n in unique if n not in valid],
+                )
+            )
+    return out
+
+
+def _windows(post: PackedPost) -> list[list[EvidenceSentence]]:
+    windows: list[list[EvidenceSentence]] = []
+    for run in post.passages():
+        windows.extend([s] for s in run)
+        windows.extend([a, b] for a, b in zip(run, run[1:], strict=False))
+    return windows
+
+
+def _window_vector(window: list[EvidenceSentence]) -> np.ndarray:
+    vector = np.mean([s.embedding for s in window], axis=0)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+class Verifier:
+    """Checks answer sentences against packed evidence with the shared embedder (see module doc)."""
+
+    def __init__(self, settings: Settings, embedder):
+        self.settings = settings
+        self.embedder = embedder
+
+    def check(self, sentence: str, vector: np.ndarray, post: PackedPost) -> SupportCheck:
+        claims = set(content_terms(sentence))
+        claimed_numbers = numbers(sentence)
+        claimed_names = names(sentence)
+        context = f"{post.chunk.title} {post.chunk.event} {_event_aliases(post.chunk.event)}"
+        context_terms = set(content_terms(context))
+        context_numbers = numbers(context)
+        best: SupportCheck | None = None
+        for window in _windows(post):
+            window_text = " ".join(s.text for s in window)
+            similarity = float(np.dot(_window_vector(window), vector))
+            terms = set(content_terms(window_text)) | context_terms
+            overlap = len(claims & terms) / len(claims) if claims else 0.0
+            numbers_ok = claimed_numbers <= (numbers(window_text) | context_numbers)
+            names_ok = claimed_names <= terms
+            # A sentence whose words are (almost) all in the evidence is a restatement of part of it; a
+            # long evidence sentence dilutes the embedding of the one clause restated, so less is asked.
+            needed_similarity = self.settings.verify_min_similarity - (
+                RESTATEMENT_SIMILARITY_DISCOUNT if overlap >= RESTATEMENT_OVERLAP else 0.0
+            )
+            supported = (
+                similarity >= needed_similarity
+                and overlap >= self.settings.verify_min_overlap
+                and numbers_ok
+                and names_ok
+            )
+            check = SupportCheck(post.n, window, similarity, overlap, numbers_ok, supported, names_ok)
+            if best is None or (check.supported, check.strength) > (best.supported, best.strength):
+                best = check
+        return best or SupportCheck(post.n, [], 0.0, 0.0, False, False)
+
+    def verify(self, answer_text: str, evidence: Evidence) -> Verification:
+        valid = set(evidence.numbers)
+        sentences = parse_answer(answer_text, valid)
+        dropped_numbers = sorted({n for s in sentences for n in s.dropped})
+        claims = [s for s in sentences if not is_abstention(s.text) and _is_claim(s.text)]
+        vectors = self.embedder.embed([s.text for s in claims]) if claims else []
+        vector_of = {id(s): v for s, v in zip(claims, vectors, strict=True)}
+
+        for sentence in sentences:
+            if is_abstention(sentence.text):
+                sentence.status = "abstention"
+                continue
+            if id(sentence) not in vector_of:
+                sentence.status = "connective"
+                continue
+            vector = vector_of[id(sentence)]
+            sentence.checks = {p.n: self.check(sentence.text, vector, p) for p in evidence.posts}
+            kept = [n for n in sentence.cited if sentence.checks[n].supported]
+            if kept:
+                sentence.citations, sentence.status = kept, "supported"
+                continue
+            supporting = sorted(
+                (c for c in sentence.checks.values() if c.supported), key=lambda c: c.strength, reverse=True
+            )
+            if supporting:
+                sentence.citations = [supporting[0].n]
+                sentence.status = "repointed" if sentence.cited else "added"
+            else:
+                sentence.status = "unsupported"
+
+        supported = [s for s in sentences if s.status in ("supported", "repointed", "added")]
+        model_abstained = (
+            bool(sentences) and not supported and any(s.status == "abstention" for s in sentences)
+        )
+        removed = [s.text for s in sentences if s.status == "unsupported"]
+        if not supported:
+            return Verification("", [], sentences, removed, dropped_numbers, True, model_abstained)
+        text, citations, cited_posts = self._render(sentences, evidence)
+        return Verification(text, citations, sentences, removed, dropped_numbers, False, False, cited_posts)
+
+    def _render(self, sentences: list[CheckedSentence], evidence: Evidence):
+        renumber: dict[int, int] = {}
+        for s in sentences:
+            for n in s.citations:
+                renumber.setdefault(n, len(renumber) + 1)
+        lines: dict[int, list[str]] = {}
+        prefixes: dict[int, str] = {}
+        for s in sentences:
+            if s.status == "abstention":
+                continue
+            if s.status == "unsupported" and self.settings.unsupported_sentences == "remove":
+                continue
+            text = s.text
+            if s.status == "unsupported":
+                text = f"{UNVERIFIED_MARK} {text}"
+            if s.citations:
+                markers = "".join(f"[{renumber[n]}]" for n in s.citations)
+                stop = re.search(r"[.!?:]+$", text)
+                text = f"{text[: stop.start()]} {markers}{stop.group(0)}" if stop else f"{text} {markers}"
+            lines.setdefault(s.line, []).append(text)
+            if s.prefix:
+                prefixes[s.line] = s.prefix
+        body = "\n".join(prefixes.get(i, "") + " ".join(parts) for i, parts in sorted(lines.items()))
+
+        citations: list[Citation] = []
+        cited_posts: dict[int, str] = {}
+        for old, new in renumber.items():
+            post = evidence.post(old)
+            assert post is not None
+            best = max((s.checks[old] for s in sentences if old in s.citations), key=lambda c: c.strength)
+            quote, start, end = quote_of(best.sentences)
+            citations.append(
+                Citation(
+                    n=new,
+                    source_id=post.doc_id,
+                    title=post.chunk.title or post.doc_id,
+                    event=post.chunk.event,
+                    url_or_path=post.chunk.url_or_path,
+                    quote=quote,
+                    start=start,
+                    end=end,
+                    score=round(best.similarity, 4),
+                )
+            )
+            cited_posts[new] = post.doc_id
+        return body.strip(), citations, cited_posts
+
+
+_REGION_ALIASES = {
+    "EU": "EU Europe European",
+    "NA": "NA North America US USA",
+    "China": "China Chinese",
+    "India": "India Indian",
+    "Japan": "Japan Japanese",
+}
+
+
+def _event_aliases(event: str) -> str:
+    """Other names of a post's event ("KubeCon EU 2022" for "... Europe 2022 (Valencia)")."""
+    from rag.events import parse_event
+
+    info = parse_event(event)
+    return " ".join(p for p in (_REGION_ALIASES.get(info.region, ""), info.city, str(info.year or "")) if p)
+
+
+def _is_claim(sentence: str) -> bool:
+    """Anything with a content word, a name or a number claims something; "Sure." and "In short:" don't."""
+    return bool(content_terms(sentence) or names(sentence) or numbers(sentence))
+
+
+def quote_of(window: list[EvidenceSentence]) -> tuple[str, int, int]:
+    """The verbatim source text covering the window (one sentence, or two adjacent ones) and its offsets."""
+    first, last = window[0], window[-1]
+    if first.post is not None:
+        return first.post.slice(first.start, last.end), first.start, last.end
+    for chunk in (first.chunk, last.chunk):
+        if chunk.start <= first.start and last.end <= chunk.end:
+            return chunk.text[first.start - chunk.start : last.end - chunk.start], first.start, last.end
+    return first.text, first.start, first.end
+
+
+def split_answer_sentences(text: str) -> list[str]:
+    """The sentences of a (verified) answer, markers included: what front ends and eval iterate over."""
+    return [s.text for s in split_sentences(text)]

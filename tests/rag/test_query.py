@@ -1,0 +1,132 @@
+"""Event mentions in questions and follow-up condensing (pure functions, no store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.query import EventMention, condense, detect_events, is_follow_up, restrict_year, strip_event_mentions
+
+
+def mentions(text: str, reference_year: int | None = 2026) -> list[tuple]:
+    return [(m.city, m.region, m.year, m.relative_year) for m in detect_events(text, reference_year).mentions]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What did people say about platform engineering in Detroit?", [("Detroit", "NA", None, False)]),
+        ("What did people say about eBPF at KubeCon EU 2019?", [("", "EU", 2019, False)]),
+        ("Paris 2024 takeaways", [("Paris", "EU", 2024, False)]),
+        ("What happened at last year's Valencia?", [("Valencia", "EU", 2025, True)]),
+        ("What was new at this year's KubeCon Europe?", [("", "EU", 2026, True)]),
+        ("KubeCon NA Detroit 2022 keynotes", [("Detroit", "NA", 2022, False)]),
+        ("Compare Valencia and Detroit", [("Valencia", "EU", None, False), ("Detroit", "NA", None, False)]),
+        ("Highlights of SLC 2024", [("Salt Lake City", "NA", 2024, False)]),
+        (
+            "What did the Shanghai contributors say at KubeCon China 2023?",
+            [("Shanghai", "China", 2023, False)],
+        ),
+        ("What happened at KubeCon India?", [("", "India", None, False)]),
+        ("What was announced in 2019?", [("", "", 2019, False)]),
+        ("kubecon eu'19 recap", [("", "EU", 2019, False)]),
+    ],
+)
+def test_event_mentions(question, expected):
+    assert mentions(question) == expected
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What did the talks tell us about eBPF?",  # "us" is not the United States here
+        "What is new in Kubernetes v1.2020 networking?",  # a version, not a year
+        "How do sidecars work in a service mesh?",
+    ],
+)
+def test_questions_without_events(question):
+    assert detect_events(question, 2026).is_empty
+
+
+def test_relative_years_need_a_reference_year():
+    assert mentions("What happened at last year's KubeCon?", reference_year=None) == []
+    assert mentions("What happened at last year's KubeCon?", reference_year=2023) == [("", "", 2022, True)]
+    assert mentions("What happened two years ago?", reference_year=2023) == [("", "", 2021, True)]
+
+
+def test_mentions_match_post_metadata():
+    eu_2019 = detect_events("KubeCon EU 2019", 2026)
+    assert eu_2019.matches(year=2019, city="Barcelona", region="EU")
+    assert not eu_2019.matches(year=2019, city="San Diego", region="NA")
+    assert not eu_2019.matches(year=2022, city="Valencia", region="EU")
+    virtual = detect_events("the virtual KubeCon in 2020", 2026)
+    assert virtual.matches(
+        year=2020, city="", region="NA", event="KubeCon + CloudNativeCon North America 2020 (Virtual)"
+    )
+    assert not virtual.matches(
+        year=2020, city="Boston", region="NA", event="KubeCon North America 2020 (Boston)"
+    )
+
+
+def test_restrict_year_applies_to_every_mention():
+    query = restrict_year(detect_events("Detroit or Valencia", 2026), 2022)
+    assert [(m.city, m.year) for m in query.mentions] == [("Detroit", 2022), ("Valencia", 2022)]
+    assert restrict_year(detect_events("eBPF", 2026), 2019).mentions == (
+        EventMention(text="2019", year=2019),
+    )
+
+
+def test_strip_event_mentions_keeps_the_topic():
+    question = "What did people say about eBPF at KubeCon EU 2019?"
+    assert strip_event_mentions(question, detect_events(question, 2026)) == "What did people say about eBPF?"
+
+
+HISTORY = [
+    {"role": "user", "content": "Which talks covered platform engineering at KubeCon Valencia 2022?"},
+    {"role": "assistant", "content": "Platform engineering was a big topic [1]."},
+]
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "standalone"),
+    [
+        ("What about Detroit?", "Which talks covered platform engineering at KubeCon Detroit?"),
+        ("And at Paris 2024?", "Which talks covered platform engineering at KubeCon Paris 2024?"),
+        ("Tell me more", "Which talks covered platform engineering at KubeCon Valencia 2022?"),
+        ("What about security?", "What about security at Valencia 2022?"),
+        (
+            "Who gave the keynote on it?",
+            "Who gave the keynote on it? (about: Which talks covered platform engineering) (at Valencia 2022)",
+        ),
+    ],
+)
+def test_follow_ups_are_condensed(follow_up, standalone):
+    assert condense(follow_up, HISTORY, 2026) == standalone
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is eBPF?", "Were there any talks about WebAssembly?", "Did anyone say that Kubernetes is boring?"],
+)
+def test_standalone_questions_are_left_alone(question):
+    assert not is_follow_up(question)
+    assert condense(question, HISTORY, 2026) == question
+
+
+def test_a_chain_of_follow_ups_keeps_the_original_topic():
+    history = HISTORY + [
+        {"role": "user", "content": "What about Detroit?"},
+        {"role": "assistant", "content": "…"},
+    ]
+    assert (
+        condense("And Paris?", history, 2026) == "Which talks covered platform engineering at KubeCon Paris?"
+    )
+
+
+def test_no_history_means_no_change():
+    assert condense("What about Detroit?", None) == "What about Detroit?"
+    assert condense("What about Detroit?", [{"role": "assistant", "content": "Hi"}]) == "What about Detroit?"
+
+
+def test_history_items_must_be_messages():
+    with pytest.raises(TypeError, match="role"):
+        condense("What about Detroit?", ["Which talks covered platform engineering?"])  # type: ignore[list-item]

@@ -1,0 +1,147 @@
+"""Hybrid retrieval over a real embedded Chroma store: fusion, event restriction, refresh, errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rag.errors import EmptyIndexError
+from rag.query import detect_events
+
+# Questions whose answer is in exactly one fixture post. Several hinge on a name the embedding model
+# blurs (Thanos, OpenKruise, CVE ids), which BM25 matches exactly.
+FIXTURE_QUESTIONS = {
+    "Which recap mentioned CVE-2025-1974?": "london-2025-security",
+    "Who introduced OpenKruise?": "shanghai-2019-community",
+    "What is SpinKube?": "chicago-2023-wasm",
+    "What did people say about Thanos?": "barcelona-2019-observability",
+    "How can pods share one GPU?": "paris-2024-ai",
+    "What is Backstage?": "detroit-2022-platform",
+    "Which tool attributes cluster spending to teams?": "amsterdam-2023-injected",
+    "How do you measure the energy use of each pod?": "paris-2024-ai",
+    "Which project does peer-to-peer image distribution?": "shanghai-2019-community",
+    "What did William Morgan argue?": "valencia-2022-service-mesh",
+    "What replaces vendor-specific ingress annotations?": "valencia-2022-service-mesh",
+    "Which project merged OpenTracing and OpenCensus?": "barcelona-2019-observability",
+    "What is Cortex used for?": "barcelona-2019-observability",
+    "Who compared Kyverno and Gatekeeper?": "london-2025-security",
+}
+
+
+def mean_reciprocal_rank(assistant, mode: str) -> float:
+    total = 0.0
+    for question, gold in FIXTURE_QUESTIONS.items():
+        ranked = [s.source_id for s in assistant.retrieve(question, mode=mode).sources()]
+        total += 1.0 / (ranked.index(gold) + 1) if gold in ranked else 0.0
+    return total / len(FIXTURE_QUESTIONS)
+
+
+def test_hybrid_beats_dense_alone_on_the_fixture_set(assistant):
+    hybrid = mean_reciprocal_rank(assistant, "hybrid")
+    dense = mean_reciprocal_rank(assistant, "dense")
+    assert hybrid == 1.0, "hybrid retrieval should rank the one post with the answer first"
+    assert hybrid > dense
+
+
+def test_modes_are_validated(assistant):
+    with pytest.raises(ValueError, match="mode"):
+        assistant.retrieve("What is SpinKube?", mode="sparse")
+
+
+def event_posts(assistant, question: str, **kwargs) -> set[str]:
+    return {s.source_id for s in assistant.retrieve(question, **kwargs).sources()}
+
+
+@pytest.mark.parametrize(
+    ("question", "posts"),
+    [
+        ("What did people say in Detroit?", {"detroit-2022-platform"}),
+        ("What was discussed at KubeCon EU 2019?", {"barcelona-2019-observability"}),
+        ("What happened at Paris 2024?", {"paris-2024-ai"}),
+        ("What did people talk about at KubeCon China?", {"shanghai-2019-community"}),
+        ("What happened in Valencia and Chicago?", {"valencia-2022-service-mesh", "chicago-2023-wasm"}),
+        # relative to the latest event in the index (London 2025): "last year" is 2024 -> Paris
+        ("What was the big theme at last year's KubeCon?", {"paris-2024-ai"}),
+        # the city wins over a relative year it contradicts (Valencia was only in 2022)
+        ("What happened at last year's Valencia?", {"valencia-2022-service-mesh"}),
+    ],
+)
+def test_named_events_restrict_retrieval(assistant, question, posts):
+    assert event_posts(assistant, question) == posts
+
+
+def test_event_and_year_arguments_restrict_retrieval(assistant):
+    assert event_posts(assistant, "What was discussed?", event="Detroit") == {"detroit-2022-platform"}
+    assert event_posts(assistant, "What was discussed?", year=2019) == {
+        "barcelona-2019-observability",
+        "shanghai-2019-community",
+    }
+    assert event_posts(assistant, "What was discussed?", event="KubeCon Europe", year=2024) == {
+        "paris-2024-ai"
+    }
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What was discussed at KubeCon Tokyo?", "What happened at Paris 2022?", "Any news from KubeCon 2018?"],
+)
+def test_an_event_no_post_covers_is_not_forced_onto_another(assistant, question):
+    result = assistant.retrieve(question)
+    assert result.uncovered and not result.chunks and not result.candidates
+
+
+def test_partly_covered_questions_keep_the_covered_event(assistant):
+    result = assistant.retrieve("Compare Detroit and Tokyo")
+    assert [m.city for m in result.uncovered] == ["Tokyo"]
+    assert {s.source_id for s in result.sources()} == {"detroit-2022-platform"}
+
+
+def test_sources_are_diverse_and_scored(assistant, fixture_settings):
+    result = assistant.retrieve("What did people say about Kubernetes?")
+    per_post: dict[str, int] = {}
+    for item in result.chunks:
+        per_post[item.chunk.doc_id] = per_post.get(item.chunk.doc_id, 0) + 1
+    assert max(per_post.values()) <= fixture_settings.max_chunks_per_post
+    sources = result.sources()
+    assert len({s.source_id for s in sources}) == len(sources)
+    assert [s.score for s in sources] == sorted((s.score for s in sources), reverse=True)
+    assert all(-1.0 <= s.dense_similarity <= 1.0 and s.snippet for s in sources)
+
+
+def test_snapshot_is_reused_until_the_collection_changes(tmp_path, settings_factory, fixture_posts_dir):
+    from ingest.pipeline import run_ingest
+    from rag.assistant import Assistant
+
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    shutil.copy(fixture_posts_dir / "chicago-2023-wasm.md", posts)
+    settings = settings_factory(tmp_path / "home", llm_backend="extractive")
+    run_ingest(paths=[posts], settings=settings)
+    qa = Assistant(settings)
+    first = qa.retriever.snapshot()
+    assert qa.retriever.snapshot() is first
+    assert qa.rank_sources("Who introduced OpenKruise?") == ["chicago-2023-wasm"]
+
+    shutil.copy(fixture_posts_dir / "shanghai-2019-community.md", posts)
+    run_ingest(paths=[posts], settings=settings)
+    assert qa.retriever.snapshot() is not first
+    assert qa.rank_sources("Who introduced OpenKruise?")[0] == "shanghai-2019-community"
+    assert qa.index_status().posts == 2
+
+
+def test_an_index_never_built_is_a_clear_error(tmp_path, settings_factory):
+    from rag.assistant import Assistant
+
+    qa = Assistant(settings_factory(tmp_path, llm_backend="extractive"))
+    with pytest.raises(EmptyIndexError, match="python -m ingest"):
+        qa.ask("What is SpinKube?")
+    status = qa.index_status()
+    assert (status.posts, status.chunks, status.events) == (0, 0, [])
+
+
+def test_reference_year_is_the_latest_event(assistant):
+    snapshot = assistant.retriever.snapshot()
+    assert snapshot.reference_year == 2025
+    events = detect_events("last year's KubeCon", snapshot.reference_year)
+    assert events.mentions[0].year == 2024
