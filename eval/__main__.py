@@ -1,0 +1,136 @@
+"""``python -m eval``: validate gold files, run evaluations, calibrate the grounding scorer.
+
+python -m eval validate eval/gold.jsonl [--corpus DIR]
+python -m eval run --gold eval/gold.jsonl [--corpus DIR] [--out DIR] [--retrieval-only] [--baseline]
+                   [--compare PREVIOUS_RUN] [--limit N] [--judge]
+python -m eval calibrate [--labels eval/grounding_labels.jsonl] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rag.errors import KQAError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    from eval.grounding import DEFAULT_LABELS
+    from eval.runner import DEFAULT_CORPUS
+
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check a gold file: schema, slugs exist, quotes occur")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory")
+
+    run = commands.add_parser("run", help="ingest the corpus, answer every gold question, score, report")
+    run.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
+    run.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory (default: %(default)s)"
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: eval/runs/<timestamp>, git-ignored)",
+    )
+    run.add_argument("--retrieval-only", action="store_true", help="skip generation: retrieval metrics only")
+    run.add_argument(
+        "--baseline", action="store_true", help="also run LangChain's tutorial RAG for comparison"
+    )
+    run.add_argument(
+        "--compare", type=Path, default=None, metavar="PREVIOUS_RUN", help="earlier output directory"
+    )
+    run.add_argument("--limit", type=int, default=None, help="only the first N gold items")
+    run.add_argument("--judge", action="store_true", help="also ask the configured LLM to judge answers")
+    run.add_argument(
+        "--store", type=Path, default=None, help="eval Chroma directory (default: <KQA_HOME>/eval/chroma)"
+    )
+    run.add_argument(
+        "--labels", type=Path, default=DEFAULT_LABELS, help="grounding hand labels for agreement"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    calibrate = commands.add_parser("calibrate", help="fit the grounding scorer's thresholds on hand labels")
+    calibrate.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
+    calibrate.add_argument("--write", action="store_true", help="store the thresholds for every later run")
+    return parser
+
+
+def _validate(args) -> int:
+    from eval.gold import run_validate
+
+    return run_validate(args.file, args.corpus)
+
+
+def _run(args) -> int:
+    from eval.runner import RunConfig, print_summary, run_eval
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    if not args.gold.exists():
+        raise FileNotFoundError(f"gold file {args.gold} does not exist")
+    if not args.corpus.is_dir():
+        raise FileNotFoundError(f"corpus directory {args.corpus} does not exist (pass --corpus DIR)")
+    if (
+        args.compare is not None
+        and not (args.compare / "report.json").exists()
+        and not args.compare.is_file()
+    ):
+        raise FileNotFoundError(
+            f"--compare {args.compare}: no report.json there (pass an earlier --out directory)"
+        )
+    out = args.out or Path("eval/runs") / datetime.now().strftime("%Y%m%d-%H%M%S")  # git-ignored scratch runs
+    config = RunConfig(
+        gold=args.gold,
+        corpus=args.corpus,
+        out_dir=out,
+        retrieval_only=args.retrieval_only,
+        baseline=args.baseline,
+        compare=args.compare,
+        limit=args.limit,
+        judge=args.judge,
+        store_dir=args.store,
+        labels=args.labels,
+        progress=not args.no_progress,
+    )
+    report = run_eval(config)
+    print_summary(report)
+    print(f"Report: {out / 'report.md'} (and report.json, {', '.join(report.get('charts', []))})")
+    return EXIT_OK
+
+
+def _calibrate(args) -> int:
+    from eval.grounding import DEFAULT_THRESHOLDS, calibrate, load_labels
+
+    result = calibrate(load_labels(args.labels))
+    print(json.dumps(result, indent=2))
+    if args.write:
+        result["labels"] = str(args.labels)
+        DEFAULT_THRESHOLDS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {DEFAULT_THRESHOLDS}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate}
+    try:
+        return handlers[args.command](args)
+    except (KQAError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, FileNotFoundError | ValueError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
