@@ -160,16 +160,29 @@ def split_front_matter(text: str) -> tuple[dict, int]:
     return fields, closing.end()
 
 
+def _scalar_text(value: object) -> str:
+    """A YAML scalar as text; "" for None and for containers (see :func:`_text_field`)."""
+    if value is None or isinstance(value, list | tuple | dict | set):
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
 def _text_field(fields: dict, *names: str) -> str:
+    """The first non-empty field among ``names``; a flat list ("authors: [A, B]") is joined with commas.
+
+    Nested values are not text: printing them could also expand YAML aliases without bound (a few hundred
+    bytes of ``&a [*b, *b, ...]`` front matter print as gigabytes), so they are ignored.
+    """
     for name in names:
         value = fields.get(name)
-        if value is None or value == "":
-            continue
         if isinstance(value, list | tuple):
-            return ", ".join(str(v) for v in value if v is not None)
-        if isinstance(value, dt.datetime | dt.date):
-            return value.isoformat()
-        return str(value).strip()
+            text = ", ".join(t for t in map(_scalar_text, value) if t)
+        else:
+            text = _scalar_text(value)
+        if text:
+            return text
     return ""
 
 
@@ -282,7 +295,12 @@ def load_document(path: Path, data: bytes) -> Document:
     suffix = path.suffix.lower()
     if suffix in HTML_SUFFIXES:
         kind = "html"
-        source_text, fields = _load_html(text)
+        try:
+            source_text, fields = _load_html(text)
+        except RecursionError:  # BeautifulSoup and markdownify walk the tree recursively
+            raise LoadError(
+                "HTML nested too deeply to convert (thousands of unclosed tags); fix or simplify the page"
+            ) from None
         body_start = 0
     else:
         kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
