@@ -391,7 +391,8 @@ class GroundingScorer:
         if self.embed is None:
             from rag.components.embedding import get_embedder
 
-            self.embed = get_embedder(self.embedding_model).embed
+            # float32 on every machine: the scorer's calibration must not move with the CPU's bf16 support
+            self.embed = get_embedder(self.embedding_model, dtype="float32").embed
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             for text, vector in zip(missing, self.embed(missing), strict=True):

@@ -20,7 +20,33 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _LOCK = threading.Lock()
-_MODELS: dict[str, object] = {}
+_MODELS: dict[tuple[str, str], object] = {}
+_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU multiplies bfloat16 in hardware; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        with cpuinfo.open() as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in _NATIVE_BF16_FLAGS)
+    except OSError:
+        pass
+    return False
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``auto`` -> ``bfloat16`` where the CPU has native bf16, else ``float32``; other values pass through.
+
+    On such CPUs bf16 halves MiniLM's encode time (the ingest job's dominant cost) while vectors keep a
+    cosine >= 0.99 to float32 ones, so an index written in one precision is queried fine in the other.
+    """
+    if dtype == "auto":
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"embedding dtype must be auto, float32 or bfloat16, not {dtype!r}")
+    return dtype
 
 
 def resolve_model_dir(name: str) -> Path:
@@ -45,12 +71,18 @@ def resolve_model_dir(name: str) -> Path:
 class Embedder:
     """Batched, normalised sentence embeddings (cosine similarity == dot product)."""
 
-    def __init__(self, model_name: str, batch_size: int = 64):
+    def __init__(self, model_name: str, batch_size: int = 64, dtype: str = "float32"):
+        import torch
         from sentence_transformers import SentenceTransformer
 
         self.model_name = model_name
         self.batch_size = batch_size
-        self.model = SentenceTransformer(str(resolve_model_dir(model_name)), device="cpu")
+        self.dtype = resolve_dtype(dtype)
+        self.model = SentenceTransformer(
+            str(resolve_model_dir(model_name)),
+            device="cpu",
+            model_kwargs={"torch_dtype": getattr(torch, self.dtype)},
+        )
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self._encode_lock = threading.Lock()
@@ -63,22 +95,23 @@ class Embedder:
                 texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
-                convert_to_numpy=True,
+                convert_to_tensor=True,  # numpy has no bfloat16: convert after casting to float32
                 show_progress_bar=show_progress,
             )
-        return vectors.astype(np.float32, copy=False)
+        return vectors.float().numpy()
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
 
-def get_embedder(model_name: str, batch_size: int = 64) -> Embedder:
-    """Load a model once per process (it is shared by every request and front end)."""
+def get_embedder(model_name: str, batch_size: int = 64, dtype: str = "float32") -> Embedder:
+    """Load a model once per process and precision (it is shared by every request and front end)."""
+    key = (model_name, resolve_dtype(dtype))
     with _LOCK:
-        model = _MODELS.get(model_name)
+        model = _MODELS.get(key)
         if model is None:
-            model = Embedder(model_name, batch_size)
-            _MODELS[model_name] = model
+            model = Embedder(model_name, batch_size, key[1])
+            _MODELS[key] = model
         return model  # type: ignore[return-value]
 
 
@@ -89,12 +122,13 @@ class ChromaEmbeddingFunction:
     page only needs the store, and should not pay the model's load time.
     """
 
-    def __init__(self, model_name: str, batch_size: int = 64):
+    def __init__(self, model_name: str, batch_size: int = 64, dtype: str = "float32"):
         self._model_name = model_name
         self._batch_size = batch_size
+        self._dtype = dtype
 
     def __call__(self, input):  # noqa: A002 - Chroma's protocol names the argument `input`
-        return list(get_embedder(self._model_name, self._batch_size).embed(list(input)))
+        return list(get_embedder(self._model_name, self._batch_size, self._dtype).embed(list(input)))
 
     def embed_query(self, input):  # noqa: A002
         return self(input)

@@ -104,13 +104,15 @@ def forget_client(settings: Settings) -> None:
 
 
 def get_embedder_for(settings: Settings) -> Embedder:
-    return get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    return get_embedder(settings.embedding_model, settings.embedding_batch_size, settings.embedding_dtype)
 
 
 def get_collection(settings: Settings, *, create: bool = True):
     """The recap collection, always with our embedding function and cosine distance."""
     client = get_client(settings)
-    embedding_function = ChromaEmbeddingFunction(settings.embedding_model, settings.embedding_batch_size)
+    embedding_function = ChromaEmbeddingFunction(
+        settings.embedding_model, settings.embedding_batch_size, settings.embedding_dtype
+    )
     try:
         if create:
             return client.get_or_create_collection(
