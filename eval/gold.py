@@ -235,6 +235,22 @@ def _collapse(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
+def article_context(text: str) -> str:
+    """What a citation shows beside its quote: the post's title, event and author (from front matter)."""
+    import yaml
+
+    body = article_body(text)
+    if body is text:
+        return ""
+    try:
+        meta = yaml.safe_load(text[3 : len(text) - len(body)].rstrip().removesuffix("---"))
+    except yaml.YAMLError:
+        return ""
+    if not isinstance(meta, dict):
+        return ""
+    return ". ".join(str(meta[k]).strip() for k in ("title", "event", "author") if meta.get(k))
+
+
 def article_body(text: str) -> str:
     """The post without its YAML front matter (quotes must come from the body, not the metadata)."""
     if text.startswith("---"):

@@ -399,8 +399,15 @@ class GroundingScorer:
                 self._cache[text] = np.asarray(vector, dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
-    def features(self, sentence: str, evidence: Sequence[str], *, similarity: bool = True) -> SupportFeatures:
-        """The rule's inputs; ``similarity=False`` skips the embedding (see :meth:`supports`)."""
+    def features(
+        self, sentence: str, evidence: Sequence[str], *, similarity: bool = True, context: str = ""
+    ) -> SupportFeatures:
+        """The rule's inputs; ``similarity=False`` skips the embedding (see :meth:`supports`).
+
+        ``context``: the cited post's title, event and author, shown with the citation. Its words and
+        numbers count as evidence ("... at KubeCon Austin 2017 [1]" citing the Austin 2017 recap), but
+        it is never a similarity window: it states no claim of its own.
+        """
         evidence = [e for e in evidence if e and e.strip()]
         claim = strip_markers(sentence)
         stems = content_stems(claim)
@@ -408,8 +415,8 @@ class GroundingScorer:
         entities = entities_in(claim)
         if not evidence:
             return SupportFeatures(0.0, 0.0 if numbers else 1.0, 0.0 if entities else 1.0, 0.0, len(stems))
-        words, evidence_stems = _evidence_vocabulary(" ".join(evidence))
-        evidence_numbers = numbers_in(" ".join(evidence))
+        words, evidence_stems = _evidence_vocabulary(" ".join([*evidence, context]))
+        evidence_numbers = numbers_in(" ".join([*evidence, context]))
         content = sum(_entity_covered(s, words, evidence_stems) for s in stems) / len(stems) if stems else 1.0
         number = len(numbers & evidence_numbers) / len(numbers) if numbers else 1.0
         found = sum(_entity_covered(e, words, evidence_stems) for e in entities)
@@ -421,21 +428,22 @@ class GroundingScorer:
             best = round(float(np.max(vectors[1:] @ vectors[0])), 6)
         return SupportFeatures(content, number, entity, best, len(stems), negation)
 
-    def judge(self, sentence: str, evidence: Sequence[str]) -> tuple[bool, SupportFeatures]:
+    def judge(self, sentence: str, evidence: Sequence[str], context: str = "") -> tuple[bool, SupportFeatures]:
         """The verdict and its features, embedding the sentence only when word overlap cannot decide."""
-        feats = self.features(sentence, evidence, similarity=False)
+        feats = self.features(sentence, evidence, similarity=False, context=context)
         if self.thresholds.needs_similarity(feats):
-            feats = self.features(sentence, evidence)
+            feats = self.features(sentence, evidence, context=context)
         return self.thresholds.supports(feats), feats
 
-    def supports(self, sentence: str, evidence: Sequence[str]) -> bool:
-        return self.judge(sentence, evidence)[0]
+    def supports(self, sentence: str, evidence: Sequence[str], context: str = "") -> bool:
+        return self.judge(sentence, evidence, context)[0]
 
     def judge_answer(
         self,
         text: str,
         quotes: dict[int, Sequence[str]],
         posts: dict[int, Sequence[str]] | None = None,
+        contexts: dict[int, str] | None = None,
     ) -> list[SentenceJudgement]:
         """Each claim sentence of an answer, judged against the evidence of the citations it carries.
 
@@ -443,7 +451,8 @@ class GroundingScorer:
         With ``posts``, a sentence is *supported* when the passages of its cited posts that best match it
         support it (one citation can stand for several sentences, and a single quote shows only one of
         them); ``quote_supported`` keeps the stricter quote-only verdict. Without ``posts``, both are the
-        quote-only verdict. An uncited claim is unsupported by design.
+        quote-only verdict. ``contexts[n]``: the title, event and author shown with citation [n] (see
+        :meth:`features`). An uncited claim is unsupported by design.
         """
         judgements: list[SentenceJudgement] = []
         for sentence in citation_units(strip_notes(text)):
@@ -457,13 +466,14 @@ class GroundingScorer:
             if not quoted and not (posts and any(posts.get(n) for n in cited)):
                 judgements.append(SentenceJudgement(sentence, cited, False, None, "cites unknown source"))
                 continue
-            quote_ok, feats = self.judge(sentence, quoted)
+            context = " ".join((contexts or {}).get(n, "") for n in cited).strip()
+            quote_ok, feats = self.judge(sentence, quoted, context)
             ok = quote_ok
             if posts is not None and not quote_ok:
                 passages = [
                     p for n in cited for post in posts.get(n, ()) for p in best_passages(sentence, post)
                 ]
-                ok, feats = self.judge(sentence, passages)
+                ok, feats = self.judge(sentence, passages, context)
             judgements.append(
                 SentenceJudgement(sentence, cited, ok, feats, "" if ok else _why_not(feats), quote_ok)
             )
@@ -509,6 +519,7 @@ class GroundingLabel:
     evidence: list[str]
     supported: bool
     note: str = ""
+    context: str = ""  # the cited post's title / event / author, when the label judged with them
 
 
 def _as_bool(value) -> bool:
@@ -543,6 +554,7 @@ def load_labels(path: Path = DEFAULT_LABELS) -> list[GroundingLabel]:
                         evidence=[evidence] if isinstance(evidence, str) else [str(e) for e in evidence],
                         supported=_as_bool(label),
                         note=str(row.get("note", row.get("why", ""))),
+                        context=str(row.get("context", "")),
                     )
                 )
             except (json.JSONDecodeError, KeyError, ValueError, AttributeError) as exc:
@@ -595,7 +607,7 @@ def calibrate(
 ) -> dict:
     """Fit thresholds on all labels and estimate held-out agreement with deterministic k-fold CV."""
     scorer = scorer or GroundingScorer(thresholds=GroundingThresholds())
-    features = [scorer.features(label.sentence, label.evidence) for label in labels]
+    features = [scorer.features(label.sentence, label.evidence, context=label.context) for label in labels]
     truth = [label.supported for label in labels]
     fitted = _fit(features, truth)
     held_out: list[bool] = [False] * len(labels)
@@ -614,7 +626,7 @@ def calibrate(
 
 def evaluate_agreement(labels: Sequence[GroundingLabel], scorer: GroundingScorer) -> dict:
     """Agreement of the scorer as configured (the thresholds in use) with the hand labels."""
-    predicted = [scorer.supports(label.sentence, label.evidence) for label in labels]
+    predicted = [scorer.supports(label.sentence, label.evidence, label.context) for label in labels]
     stats = agreement(predicted, [label.supported for label in labels])
     stats["thresholds"] = asdict(scorer.thresholds)
     stats["disagreements"] = [

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from glob import escape as glob_escape
 from pathlib import Path
 
-from eval.gold import article_body
+from eval.gold import article_body, article_context
 from eval.grounding import (
     DEFAULT_LABELS,
     DEFAULT_THRESHOLDS,
@@ -64,7 +64,9 @@ GROUNDING_DESCRIPTION = (
     "of them plus MiniLM similarity to a one- or two-sentence window). *grounding* judges against the cited "
     "post (the quote shown, else the three passages of the post that best match the sentence, since one "
     "citation can serve several sentences but shows one quote); *grounding (quotes only)* against the "
-    "quotes shown alone. Uncited claims count as unsupported."
+    "quotes shown alone. The cited post's title, event and author, shown with each citation, count as evidence "
+    "too (\"... at KubeCon Austin 2017 [1]\" citing the Austin 2017 recap), but never as a similarity window. "
+    "Uncited claims count as unsupported."
 )
 
 
@@ -165,11 +167,16 @@ def score_output(
 
     abstained = output.abstained or looks_like_abstention(output.answer)
     metrics["abstained"] = abstained
-    posts = None
+    posts = contexts = None
     if post_text is not None:
         posts = {c.n: [t] for c in output.citations if (t := post_text(c.source_id))}
+        context_of = getattr(post_text, "context", None)
+        if context_of is not None:
+            contexts = {c.n: context_of(c.source_id) for c in output.citations}
     sentences = (
-        [] if abstained else scorer.judge_answer(output.answer, _quotes_by_number(output.citations), posts)
+        []
+        if abstained
+        else scorer.judge_answer(output.answer, _quotes_by_number(output.citations), posts, contexts)
     )
     citations = [] if abstained else _judge_citations(output.citations, sentences, item, scorer)
     supported = sum(s.supported for s in sentences)
@@ -341,16 +348,23 @@ class PostTexts:
     def __init__(self, corpus_dir: Path):
         self.corpus_dir = corpus_dir
         self._texts: dict[str, str | None] = {}
+        self._contexts: dict[str, str] = {}
 
     def __call__(self, source_id: str) -> str | None:
         if source_id not in self._texts:
             matches = sorted(self.corpus_dir.glob(f"{glob_escape(source_id)}.*"))
             try:
                 text = matches[0].read_text(encoding="utf-8") if matches else None
-                self._texts[source_id] = article_body(text) if text is not None else None
             except (OSError, UnicodeDecodeError):
-                self._texts[source_id] = None
+                text = None
+            self._texts[source_id] = article_body(text) if text is not None else None
+            self._contexts[source_id] = article_context(text) if text is not None else ""
         return self._texts[source_id]
+
+    def context(self, source_id: str) -> str:
+        """The post's title, event and author: shown with every citation, so a claim may rest on them."""
+        self(source_id)
+        return self._contexts[source_id]
 
 
 # --- our system --------------------------------------------------------------------------------------

@@ -286,3 +286,24 @@ def test_sentence_sharing_a_citation_is_judged_against_its_post(scorer):
     assert [j.supported for j in quote_only] == [True, False]
     invented = scorer.judge_answer("They used Podman with GitLab for CI [1].", quotes, {1: [post]})
     assert not invented[0].supported
+
+
+def test_the_cited_posts_title_and_event_count_as_evidence_beside_the_quote(scorer):
+    quote = "> 103 attendees here this week received diversity scholarships!"
+    context = "KubeCon 2017 Austin. KubeCon + CloudNativeCon North America 2017 (Austin)"
+    sentence = "103 attendees received diversity scholarships at KubeCon Austin 2017 [1]."
+    assert not scorer.supports(sentence, [quote])
+    assert scorer.supports(sentence, [quote], context)
+    assert not scorer.supports(sentence.replace("Austin 2017", "Seattle 2018"), [quote], context)
+    assert not scorer.supports("950 attendees received diversity scholarships [1].", [quote], context)
+    # the context vouches for where and when, not for what happened there
+    assert not scorer.supports("The CNCF announced Kubernetes 1.9 at KubeCon Austin 2017 [1].", [quote], context)
+    judged = scorer.judge_answer(sentence, {1: [quote]}, {1: [quote]}, {1: context})
+    assert judged[0].supported and judged[0].quote_supported
+
+
+def test_labels_may_carry_the_citation_context(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    row = {"sentence": "A [1].", "evidence": "A.", "supported": True, "note": "n", "context": "Title. Event"}
+    path.write_text(json.dumps(row) + "\n")
+    assert load_labels(path)[0].context == "Title. Event"
