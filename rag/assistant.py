@@ -10,8 +10,13 @@ One question goes through these steps (every front end and the eval harness use 
 5. answer: a LangChain chain ``answer_prompt() | chat model | StrOutputParser()`` streamed token by
    token, or the extractive backend; any LLM failure or timeout falls back to the extractive answer and
    ``Answer.fallback_reason`` says why (the text says so too);
+   Before the LLM is called, a question resting on a multi-word name that no retrieved post mentions
+   abstains (:func:`rag.verify.names_not_in`); an empty model answer ("", "[1]") counts as a failure;
 6. verify every sentence against the evidence it cites (:mod:`rag.verify`), re-point or drop citations,
-   remove unsupported sentences, abstain if nothing supported remains.
+   put the posts' own words in place of loose paraphrases, remove unsupported sentences, abstain if
+   nothing supported remains (or a "how many" answer has no number);
+7. after a model answer that holds, add up to ``settings.answer_supporting_quotes`` of the posts' best
+   sentences it did not say (verified like the rest).
 
 ``stream`` yields ``status`` events, the raw ``token`` events as the model writes them, then one final
 ``answer`` event whose ``Answer.text`` is the *verified* text: front ends replace the streamed text
@@ -25,7 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
-from rag.errors import EmptyIndexError, InvalidQuestionError
+from rag.errors import EmptyIndexError, InvalidQuestionError, LLMEmptyAnswerError
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, StreamEvent
 
@@ -163,6 +168,8 @@ class Assistant:
 
     def _run(self, question, history, event, year) -> Iterator[StreamEvent]:
         from rag.packing import pack_evidence, score_sentences
+        from rag.text import answer_numbers, asks_for_quantity
+        from rag.verify import has_claim, names_not_in, strip_markers
 
         started = time.perf_counter()
         yield StreamEvent("status", "Searching the recaps…")
@@ -206,9 +213,15 @@ class Assistant:
         if evidence.is_empty:
             yield self._final(self._abstain(base, retrieval), started)
             return
+        missing = names_not_in(topic, retrieval.chunks)
+        if missing:  # the question rests on a name no retrieved post mentions: nothing to ground an answer on
+            reason = f"None of the recaps I found mentions {_join(missing)}."
+            yield self._final(self._abstain(base, retrieval, reason), started)
+            return
         base.prompt_tokens = self._prompt_tokens(evidence, standalone)
 
         text = ""
+        empty_answer = False
         if self.settings.llm_backend == "extractive":
             from rag.extractive import extractive_answer
 
@@ -224,6 +237,8 @@ class Assistant:
                     pieces.append(piece)
                     yield StreamEvent("token", piece)
                 text = "".join(pieces)
+                if not has_claim(text):  # "", "[1]": nothing to verify, and not an "I don't know" either
+                    raise LLMEmptyAnswerError("the language model returned no answer")
             except Exception as exc:  # any LLM failure: answer from the recaps directly (see module doc)
                 from rag.extractive import extractive_answer
 
@@ -231,22 +246,44 @@ class Assistant:
                     "LLM backend %s failed, falling back to extractive: %s", self.settings.llm_backend, exc
                 )
                 base.fallback_reason = _reason(exc)
-                yield StreamEvent("status", "The language model is unavailable; quoting the recaps instead…")
+                empty_answer = isinstance(exc, LLMEmptyAnswerError)
+                if not empty_answer:
+                    yield StreamEvent("status", "The language model is unavailable; quoting the recaps instead…")
                 text = extractive_answer(evidence, standalone)
             timings["generate"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        verification = self._verifier.verify(text, evidence)
+        verification = self._verifier.verify(text, evidence, standalone)
+        quotes = self.settings.answer_supporting_quotes
+        if not verification.abstained and quotes and "generate" in timings and not base.fallback_reason:
+            # The model's grounded answer, then the posts' own best sentences it did not already say: a
+            # small model answers in one sentence and leaves out facts the evidence holds. Never after an
+            # answer that does not hold: the quotes would look like one. For "how many" they must share a
+            # word with the question, or any count in the posts would pass for the one asked about.
+            from rag.extractive import extractive_answer
+            from rag.verify import SUPPORTED
+
+            said = [s.text for s in verification.sentences if s.status in SUPPORTED]
+            on_topic = topic if asks_for_quantity(standalone) else ""
+            extra = extractive_answer(evidence, standalone, exclude=said, limit=quotes, on_topic=on_topic)
+            if extra:
+                verification = self._verifier.verify(f"{text}\n\n{extra}", evidence, standalone)
         timings["verify"] = time.perf_counter() - t
         base.removed_sentences = verification.removed
         if verification.abstained:
             yield self._final(self._abstain(base, retrieval), started)
             return
+        if asks_for_quantity(standalone) and not answer_numbers(strip_markers(verification.text), standalone):
+            # "How much did a ticket cost?" answered with "prices rose over time" is on topic, not an answer
+            reason = "The recaps I found don't give that number."
+            yield self._final(self._abstain(base, retrieval, reason), started)
+            return
         base.text = verification.text
         if base.fallback_reason:
             base.backend = "extractive"
+            what = "gave no answer" if empty_answer else "was unavailable"
             base.text += (
-                f"\n\n(The {self.settings.llm_backend} language model was unavailable, so this answer quotes "
+                f"\n\n(The {self.settings.llm_backend} language model {what}, so this answer quotes "
                 "the recaps directly.)"
             )
         if retrieval.uncovered:
@@ -274,8 +311,8 @@ class Assistant:
         messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
         return sum(count_tokens(str(m.content)) + 4 for m in messages)  # +4: chat-template framing per turn
 
-    def _abstain(self, answer: Answer, retrieval) -> Answer:
-        """No LLM call: say so, and point at the closest posts (or at the events the index covers)."""
+    def _abstain(self, answer: Answer, retrieval, reason: str = "") -> Answer:
+        """Say so (and why, when known), and point at the closest posts (or at the events the index covers)."""
         answer.abstained = True
         answer.citations = []
         if retrieval.uncovered and retrieval.events.is_empty:
@@ -288,7 +325,7 @@ class Assistant:
             answer.sources = []
             return answer
         closest = answer.sources[:CLOSEST_POSTS]
-        lines = [ABSTAIN_LEAD]
+        lines = [f"{ABSTAIN_LEAD} {reason}" if reason else ABSTAIN_LEAD]
         if closest:
             lines.append("The closest posts are:")
             lines.extend(f"- {s.title} ({s.event})" if s.event else f"- {s.title}" for s in closest)

@@ -29,6 +29,10 @@ class LLMTimeoutError(LLMUnavailableError):
     """An LLM request ran past ``llm_timeout_s`` (the caller falls back to the extractive answer)."""
 
 
+class LLMEmptyAnswerError(LLMUnavailableError):
+    """The model returned nothing to verify (no text, or only citation markers): answered like an outage."""
+
+
 class LLMModelMissingError(MissingModelError, LLMUnavailableError):
     """The embedded GGUF's part packages are missing or corrupt: both a missing model and an unavailable LLM,
     so ``except MissingModelError`` and ``except LLMUnavailableError`` both catch it."""

@@ -56,4 +56,5 @@ def chunk_from_record(chunk_id: str, document: str, metadata: dict) -> Chunk:
         section=str(meta.get("section", "")),
         start=int(meta.get("start", 0)),
         end=int(meta.get("end", 0)),
+        author=str(meta.get("author", "")),
     )

@@ -95,6 +95,24 @@ class Settings(BaseSettings):
         le=1.0,
         description="Citation verification: least share of a sentence's content words found in the evidence it cites.",
     )
+    answer_supporting_quotes: int = Field(
+        2,
+        ge=0,
+        le=5,
+        description=(
+            "LLM backends: verbatim sentences from the posts added after the model's verified answer when "
+            "they say something it did not (0: none). Never added when the model's answer was not grounded."
+        ),
+    )
+    verify_quote_below_overlap: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Citation verification: a supported sentence sharing less than this share of its content words "
+            "with its evidence is replaced by the evidence's own words (0 keeps every paraphrase)."
+        ),
+    )
 
     # --- front ends ----------------------------------------------------------------------------
     feedback_path: Path | None = Field(None, description="Feedback JSONL; default <home>/feedback.jsonl.")

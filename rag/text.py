@@ -217,7 +217,7 @@ STOP_WORDS = frozenset(
 )
 
 _WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff][0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff+#.'-]*")
-_NUMBER_RE = re.compile(r"\b\d[\d,.]*\b")
+_NUMBER_RE = re.compile(r"\b\d[\d,.]*(?:[kK]|[mM]|bn)?\b")  # "4k" and "2M" are numbers too
 
 
 @lru_cache(maxsize=1)
@@ -244,6 +244,29 @@ def content_terms(text: str) -> list[str]:
     """Stemmed words that can carry a claim (stop words and single characters dropped)."""
     kept = [w for w in words(text) if w not in STOP_WORDS and len(w) > 1]
     return _stemmer().stemWords(kept) if kept else []
+
+
+_QUANTITY_RE = re.compile(
+    r"\b(?:how (?:many|much|large|big|long)|what (?:percentage|share|number|fraction))\b", re.I
+)
+
+
+def asks_for_quantity(question: str) -> bool:
+    """ "How many / how much / what percentage...": only an answer with a number answers it."""
+    return bool(_QUANTITY_RE.search(question))
+
+
+def answer_numbers(text: str, question: str) -> set[str]:
+    """Numbers that could answer a "how many": not years, not numbers the question itself contains."""
+    return {n for n in numbers(text) - numbers(question) if not re.fullmatch(r"(?:19|20)\d\d", n)}
+
+
+_NEGATION_RE = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b|n't\b", re.I)
+
+
+def is_negated(text: str) -> bool:
+    """Does the text say something is *not* so? (A negated claim needs evidence that negates too.)"""
+    return bool(_NEGATION_RE.search(text.replace("’", "'")))
 
 
 def numbers(text: str) -> set[str]:

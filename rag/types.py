@@ -24,6 +24,7 @@ class Chunk:
     section: str = ""
     start: int = 0
     end: int = 0
+    author: str = ""
 
     @property
     def url_or_path(self) -> str:

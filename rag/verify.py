@@ -14,6 +14,12 @@ Run on every generated answer (``Assistant.ask`` and the final answer of ``Assis
      (stemmed, stop words removed) found in the evidence or the post's title/event
    * every number and every name (capitalised word: project, company, person) in the sentence appears in
      that evidence or the post's title/event: a changed count or a swapped project is a wrong claim.
+     Names and numbers the question itself gave ("Datadog's recap", "KubeCon EU 2018") are not claims
+     of the answer: an answer may repeat them;
+   * a sentence that negates ("not", "never", "without"...) needs evidence that negates too;
+   * when every content word, name and number of the sentence is in one evidence window, similarity is
+     not asked: a short answer ("Mitch Connors and Faseela K.") scores ~0.1 against the sentence it
+     copies, and the window holding all of it is the stronger proof.
 
    Each check covers a hole in the others: embeddings accept a fluent sentence that swaps a name
    ("Istio presented a sidecarless mesh" scores 0.69 against the Cilium sentence, overlap 0.86);
@@ -23,8 +29,13 @@ Run on every generated answer (``Assistant.ask`` and the final answer of ``Assis
 3. A sentence keeps the cited posts that support it. If none of them do (or it cites nothing) and another
    packed post supports it, the citation is re-pointed to the best one. Otherwise the sentence is
    unsupported: removed (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
-4. If no supported claim remains, the answer abstains (the assistant then lists the closest posts).
-5. Citations are renumbered 1..n in order of appearance; each carries the verbatim quote that
+4. Paraphrase is where small models slip (a dropped "not", a merged clause), so the evidence's own words
+   replace the model's where they are loose: a supported sentence sharing less than
+   ``settings.verify_quote_below_overlap`` (default 0.8) of its content words with its evidence, and an
+   unsupported one that restates a window closely (similarity >= ``SNAP_SIMILARITY``, every number and
+   name present, negation matching), are replaced by that window's text, cited (status ``quoted``).
+5. If no supported claim remains, the answer abstains (the assistant then lists the closest posts).
+6. Citations are renumbered 1..n in order of appearance; each carries the verbatim quote that
    supported it and that quote's character offsets in the post's source text.
 
 Sentences without a content word, name or number ("Sure.", "Here is what I found:") are connective:
@@ -42,17 +53,19 @@ import numpy as np
 from rag.packing import Evidence, EvidenceSentence, PackedPost
 from rag.prompts import is_abstention
 from rag.settings import Settings
-from rag.text import content_terms, names, numbers, split_sentences
+from rag.text import content_terms, flat, is_negated, names, numbers, split_sentences
 from rag.types import Citation
 
 UNVERIFIED_MARK = "[unverified]"
 RESTATEMENT_OVERLAP = 0.8  # at least this share of the sentence's content words are in the evidence…
 RESTATEMENT_SIMILARITY_DISCOUNT = 0.15  # …then similarity may be this much below verify_min_similarity
+SNAP_SIMILARITY = 0.6  # an unsupported sentence this close to one window (facts intact) is replaced by it
 _MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
 _MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
 _LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
 
-Status = Literal["supported", "repointed", "added", "unsupported", "connective", "abstention"]
+Status = Literal["supported", "repointed", "added", "quoted", "unsupported", "connective", "abstention"]
+SUPPORTED: tuple[Status, ...] = ("supported", "repointed", "added", "quoted")
 
 
 @dataclass
@@ -66,6 +79,13 @@ class SupportCheck:
     numbers_ok: bool
     supported: bool
     names_ok: bool = True
+    negation_ok: bool = True
+    narrower: SupportCheck | None = None  # one sentence of a two-sentence window that is as good alone
+
+    @property
+    def facts_ok(self) -> bool:
+        """Every number and name of the sentence is in the window, and a negation is matched."""
+        return self.numbers_ok and self.names_ok and self.negation_ok
 
     @property
     def strength(self) -> float:
@@ -82,6 +102,7 @@ class CheckedSentence:
     citations: list[int] = field(default_factory=list)  # after verification (packed numbering)
     status: Status = "unsupported"
     checks: dict[int, SupportCheck] = field(default_factory=dict)
+    model_text: str = ""  # what the model wrote, when ``text`` was replaced by the evidence's own words
 
 
 @dataclass
@@ -149,14 +170,16 @@ class Verifier:
         self.settings = settings
         self.embedder = embedder
 
-    def check(self, sentence: str, vector: np.ndarray, post: PackedPost) -> SupportCheck:
+    def check(self, sentence: str, vector: np.ndarray, post: PackedPost, question: str = "") -> SupportCheck:
         claims = set(content_terms(sentence))
-        claimed_numbers = numbers(sentence)
-        claimed_names = names(sentence)
-        context = f"{post.chunk.title} {post.chunk.event} {_event_aliases(post.chunk.event)}"
+        claimed_numbers = numbers(sentence) - numbers(question)
+        claimed_names = names(sentence) - names(question)
+        negates = is_negated(sentence)
+        context = f"{post.chunk.title} {post.chunk.author} {post.chunk.event} {_event_aliases(post.chunk.event)}"
         context_terms = set(content_terms(context))
         context_numbers = numbers(context)
         best: SupportCheck | None = None
+        singles: list[SupportCheck] = []
         for window in _windows(post):
             window_text = " ".join(s.text for s in window)
             similarity = float(np.dot(_window_vector(window), vector))
@@ -164,23 +187,47 @@ class Verifier:
             overlap = len(claims & terms) / len(claims) if claims else 0.0
             numbers_ok = claimed_numbers <= (numbers(window_text) | context_numbers)
             names_ok = claimed_names <= terms
+            negation_ok = not negates or is_negated(window_text)
             # A sentence whose words are (almost) all in the evidence is a restatement of part of it; a
-            # long evidence sentence dilutes the embedding of the one clause restated, so less is asked.
-            needed_similarity = self.settings.verify_min_similarity - (
-                RESTATEMENT_SIMILARITY_DISCOUNT if overlap >= RESTATEMENT_OVERLAP else 0.0
-            )
+            # long evidence sentence dilutes the embedding of the one clause restated, so less is asked,
+            # and nothing when every word is there.
+            if overlap >= 1.0:
+                needed_similarity = -1.0
+            elif overlap >= RESTATEMENT_OVERLAP:
+                needed_similarity = self.settings.verify_min_similarity - RESTATEMENT_SIMILARITY_DISCOUNT
+            else:
+                needed_similarity = self.settings.verify_min_similarity
             supported = (
                 similarity >= needed_similarity
                 and overlap >= self.settings.verify_min_overlap
                 and numbers_ok
                 and names_ok
+                and negation_ok
             )
-            check = SupportCheck(post.n, window, similarity, overlap, numbers_ok, supported, names_ok)
+            check = SupportCheck(
+                post.n, window, similarity, overlap, numbers_ok, supported, names_ok, negation_ok
+            )
+            if len(window) == 1:
+                singles.append(check)
             if best is None or (check.supported, check.strength) > (best.supported, best.strength):
                 best = check
-        return best or SupportCheck(post.n, [], 0.0, 0.0, False, False)
+        if best is None:
+            return SupportCheck(post.n, [], 0.0, 0.0, False, False)
+        if len(best.sentences) > 1:
+            alone = [
+                c
+                for c in singles
+                if c.sentences[0] in best.sentences
+                and (c.supported, c.facts_ok) >= (best.supported, best.facts_ok)
+            ]
+            best.narrower = max(alone, key=lambda c: c.strength, default=None)
+        return best
 
-    def verify(self, answer_text: str, evidence: Evidence) -> Verification:
+    def verify(self, answer_text: str, evidence: Evidence, question: str = "") -> Verification:
+        """Check, re-cite, quote or remove each sentence of ``answer_text`` (see the module doc).
+
+        ``question``: the (standalone) question answered; names and numbers it gives may be repeated.
+        """
         valid = set(evidence.numbers)
         sentences = parse_answer(answer_text, valid)
         dropped_numbers = sorted({n for s in sentences for n in s.dropped})
@@ -196,21 +243,21 @@ class Verifier:
                 sentence.status = "connective"
                 continue
             vector = vector_of[id(sentence)]
-            sentence.checks = {p.n: self.check(sentence.text, vector, p) for p in evidence.posts}
+            sentence.checks = {p.n: self.check(sentence.text, vector, p, question) for p in evidence.posts}
             kept = [n for n in sentence.cited if sentence.checks[n].supported]
-            if kept:
-                sentence.citations, sentence.status = kept, "supported"
-                continue
             supporting = sorted(
                 (c for c in sentence.checks.values() if c.supported), key=lambda c: c.strength, reverse=True
             )
-            if supporting:
+            if kept:
+                sentence.citations, sentence.status = kept, "supported"
+            elif supporting:
                 sentence.citations = [supporting[0].n]
                 sentence.status = "repointed" if sentence.cited else "added"
             else:
                 sentence.status = "unsupported"
+            self._quote_if_loose(sentence)
 
-        supported = [s for s in sentences if s.status in ("supported", "repointed", "added")]
+        supported = [s for s in sentences if s.status in SUPPORTED]
         model_abstained = (
             bool(sentences) and not supported and any(s.status == "abstention" for s in sentences)
         )
@@ -219,6 +266,26 @@ class Verifier:
             return Verification("", [], sentences, removed, dropped_numbers, True, model_abstained)
         text, citations, cited_posts = self._render(sentences, evidence)
         return Verification(text, citations, sentences, removed, dropped_numbers, False, False, cited_posts)
+
+    def _quote_if_loose(self, sentence: CheckedSentence) -> None:
+        """Replace a loose paraphrase, or a close restatement that failed a check, by the window's own text."""
+        if sentence.status == "unsupported":
+            candidates = [
+                c for c in sentence.checks.values() if c.facts_ok and c.similarity >= SNAP_SIMILARITY
+            ]
+        else:
+            best = max((sentence.checks[n] for n in sentence.citations), key=lambda c: c.strength)
+            candidates = [best] if best.overlap < self.settings.verify_quote_below_overlap else []
+        if not candidates:
+            return
+        best = max(candidates, key=lambda c: c.strength)
+        best = best.narrower or best  # quote one sentence when one says it all
+        quote = " ".join(flat(s.text) for s in best.sentences).strip()
+        if not quote:
+            return
+        sentence.model_text, sentence.text = sentence.text, quote
+        sentence.citations, sentence.status = [best.n], "quoted"
+        sentence.checks[best.n] = best  # the citation's quote is then exactly the quoted text
 
     def _render(self, sentences: list[CheckedSentence], evidence: Evidence):
         renumber: dict[int, int] = {}
@@ -285,6 +352,11 @@ def _event_aliases(event: str) -> str:
     return " ".join(p for p in (_REGION_ALIASES.get(info.region, ""), info.city, str(info.year or "")) if p)
 
 
+def has_claim(text: str) -> bool:
+    """Does an answer say anything, or say it doesn't know? ("", "[1]" and "Sure." do neither.)"""
+    return any(_is_claim(s.text) or is_abstention(s.text) for s in parse_answer(text, set()))
+
+
 def _is_claim(sentence: str) -> bool:
     """Anything with a content word, a name or a number claims something; "Sure." and "In short:" don't."""
     return bool(content_terms(sentence) or names(sentence) or numbers(sentence))
@@ -301,6 +373,44 @@ def quote_of(window: list[EvidenceSentence]) -> tuple[str, int, int]:
     return first.text, first.start, first.end
 
 
+def strip_markers(text: str) -> str:
+    """The text without its ``[n]`` citation markers (whose numbers are not claims)."""
+    return _MARKER_RE.sub("", text)
+
+
 def split_answer_sentences(text: str) -> list[str]:
     """The sentences of a (verified) answer, markers included: what front ends and eval iterate over."""
     return [s.text for s in split_sentences(text)]
+
+
+
+_MULTI_WORD_NAME_RE = re.compile(
+    r"(?<![.?!]\s)(?<!^)\b([A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|de|van|von)){0,3}\s+[A-Z][\w'’-]*)"
+)
+
+
+def names_not_in(topic: str, chunks) -> list[str]:
+    """Multi-word names the question depends on ("Tim Hockin", "CNCF End User Award") that none of the
+    retrieved chunks mentions, in its text, title, section, author or event.
+
+    "What did Tim Hockin say in his keynote?" over posts that never name him has no grounded answer,
+    however on-topic the posts are: a model asked anyway attributes what they do say to him. The
+    assistant abstains on these before calling the model. Single capitalised words are not checked (a
+    question's "GA" or "Besides" is not a premise); ``topic`` is the question without its event words,
+    which retrieval filters on and posts rarely repeat.
+    """
+    known: set[str] = set()
+    for scored in chunks:
+        chunk = getattr(scored, "chunk", scored)
+        known.update(
+            content_terms(
+                f"{chunk.text} {chunk.title} {chunk.section} {chunk.author} {chunk.event} "
+                f"{_event_aliases(chunk.event)}"
+            )
+        )
+    missing = []
+    for match in _MULTI_WORD_NAME_RE.finditer(topic):
+        name = match.group(1).strip(" '’")
+        if not set(content_terms(name)) <= known:
+            missing.append(re.sub(r"['’]s$", "", name))
+    return missing

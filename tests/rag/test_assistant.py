@@ -245,3 +245,86 @@ def test_the_library_imports_without_gradio_or_slack():
         "assert 'torch' not in sys.modules and 'chromadb' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_question_resting_on_a_name_no_post_mentions_abstains_without_the_llm(llm_assistant):
+    answer = llm_assistant(None).ask("What did Tim Hockin say about platform engineering in Detroit?")
+    assert answer.abstained
+    assert "None of the recaps I found mentions Tim Hockin." in answer.text
+
+
+def test_a_how_much_question_answered_without_a_number_abstains(llm_assistant):
+    model = fake_model("Backstage appeared in at least a dozen talks in Detroit [2].")
+    answer = llm_assistant(model).ask("How much did a ticket for KubeCon Detroit 2022 cost?")
+    assert answer.abstained and "don't give that number" in answer.text
+    counted = llm_assistant(fake_model("About 7,000 people came in person [1].")).ask(
+        "How many people attended KubeCon Detroit 2022 in person?"
+    )
+    assert not counted.abstained and "7,000" in counted.text
+
+
+def test_a_grounded_model_answer_is_followed_by_the_posts_own_sentences(settings_with, llm_assistant):
+    question = "What was said about Backstage and golden paths at KubeCon Detroit?"
+    reply = "Backstage appeared in at least a dozen talks [1]."
+    answer = llm_assistant(fake_model(reply)).ask(question)
+    assert answer.text.startswith("Backstage appeared in at least a dozen talks [1].")
+    assert "golden path" in answer.text  # a quote the model left out
+    assert all(c.source_id == "detroit-2022-platform" for c in answer.citations)
+    # the model's sentence is not repeated by a quote that says the same
+    assert answer.text.count("dozen talks") == 1
+
+
+def test_supporting_quotes_can_be_turned_off(settings_with, monkeypatch):
+    import rag.components.llm as llm
+
+    monkeypatch.setattr(
+        llm, "get_chat_model", lambda settings=None: fake_model("Backstage appeared in at least a dozen talks [1].")
+    )
+    answer = Assistant(settings_with(llm_backend="openai", answer_supporting_quotes=0)).ask(
+        "What was said about Backstage and golden paths at KubeCon Detroit?"
+    )
+    assert answer.text == "Backstage appeared in at least a dozen talks [1]."
+
+
+def test_a_hallucinated_answer_gets_no_supporting_quotes(llm_assistant):
+    model = fake_model("The Detroit party was held at the Fillmore with a live band [1].")
+    answer = llm_assistant(model).ask("Where was the all-attendee party at KubeCon Detroit 2022?")
+    assert answer.abstained  # nothing the model said held, so no quotes are offered as if they answered
+
+
+@pytest.mark.parametrize("reply", ["[1]", " [2] ", "\n"])
+def test_an_empty_model_answer_falls_back_to_the_recaps_own_words(llm_assistant, reply, fixture_posts_dir):
+    events = list(llm_assistant(fake_model(reply)).stream("What is SpinKube?"))
+    answer = events[-1].answer
+    assert answer.backend == "extractive" and "no answer" in answer.fallback_reason
+    assert "language model gave no answer" in answer.text
+    assert not answer.abstained and answer.citations[0].source_id == "chicago-2023-wasm"
+    assert_quotes_are_verbatim(answer, fixture_posts_dir)
+
+
+def test_extractive_quotes_skip_what_was_already_said(assistant, fixture_settings):
+    """``exclude`` drops a quote that repeats an earlier sentence in either direction (contains or is contained)."""
+    from rag.extractive import extractive_answer
+
+    captured = {}
+    question = "What did the Detroit recap say about Backstage?"
+
+    import rag.verify as verify_module
+
+    original = verify_module.Verifier.verify
+
+    def spy(self, text, evidence, question=""):
+        captured["evidence"] = evidence
+        return original(self, text, evidence, question)
+
+    verify_module.Verifier.verify = spy
+    try:
+        assistant.ask(question)
+    finally:
+        verify_module.Verifier.verify = original
+    evidence = captured["evidence"]
+    full = extractive_answer(evidence, question)
+    assert "Spotify donated" in full
+    said = ["Backstage appeared in a dozen talks"]  # contained in the Backstage sentence
+    assert "Spotify donated" not in extractive_answer(evidence, question, exclude=said)
+    assert extractive_answer(evidence, question, limit=1).count("[") == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.verify import UNVERIFIED_MARK, Verifier, parse_answer
+from rag.verify import UNVERIFIED_MARK, Verifier, names_not_in, parse_answer
 from tests.rag.conftest import source_text
 
 VALENCIA, DETROIT, PARIS = "valencia-2022-service-mesh", "detroit-2022-platform", "paris-2024-ai"
@@ -109,19 +109,21 @@ def test_wrong_claims_are_not_supported(verify, claim):
     ],
 )
 def test_faithful_paraphrases_pass_the_thresholds(verify, paraphrase):
-    result = verify(paraphrase)
+    result = verify(paraphrase, verify_quote_below_overlap=0.0)
     assert not result.abstained
     check = result.sentences[0].checks[result.sentences[0].citations[0]]
     assert check.similarity >= 0.55 and check.overlap >= 0.5
 
 
 def test_thresholds_come_from_settings(verify):
-    strict = verify(
-        "Cilium showed a service mesh without sidecars that uses eBPF [1].", verify_min_overlap=0.9
-    )
-    assert strict.abstained
-    lax = verify("The service mesh track was cancelled because nobody came [1].", verify_min_similarity=0.3)
-    assert not lax.abstained
+    paraphrase = "Cilium showed a service mesh without sidecars that uses eBPF [1]."
+    strict = verify(paraphrase, verify_min_overlap=0.9, verify_quote_below_overlap=0.0)
+    assert strict.sentences[0].status == "quoted"  # not kept in the model's words: the post's replace them
+    assert strict.sentences[0].model_text == paraphrase.removesuffix(" [1].") + "."
+    wrong = "The service mesh track was cancelled early [1]."  # similarity 0.49, overlap 0.6
+    assert verify(wrong).abstained
+    lax = verify(wrong, verify_min_similarity=0.3, verify_quote_below_overlap=0.0)
+    assert not lax.abstained and lax.sentences[0].status == "supported"
 
 
 def test_a_model_that_says_it_does_not_know_abstains(verify):
@@ -166,3 +168,60 @@ def test_a_restated_clause_of_a_long_sentence_needs_less_similarity(verify):
     assert check.overlap >= 0.8
     assert check.similarity < 0.55 and check.supported
     assert not result.abstained
+
+
+def test_a_loose_paraphrase_is_replaced_by_the_posts_own_words(verify):
+    result = verify("Cilium showed a service mesh that runs on eBPF instead of sidecar proxies [1].")
+    (sentence,) = result.sentences
+    assert sentence.status == "quoted"
+    assert sentence.model_text.startswith("Cilium showed")
+    assert result.text.startswith(
+        "Cilium presented a sidecarless service mesh built on eBPF, and it was the main hallway topic for two days"
+    )
+    assert result.text.endswith(" [1].")
+    assert " ".join(result.citations[0].quote.split()) == result.text.removesuffix(" [1].") + "."
+    # a close restatement keeps the model's words
+    close = verify("Linkerd maintainers showed that mutual TLS is on by default for every meshed pod [1].")
+    assert close.sentences[0].status == "supported"
+
+
+def test_a_close_restatement_that_fails_a_check_is_quoted_but_never_a_changed_fact(verify):
+    # "in Detroit" was the question's, not the post sentence's; the words are there, the wording is not
+    snapped = verify("In Detroit the organizers counted roughly 7,000 people on site [2].")
+    assert not snapped.abstained and "7,000" in snapped.text
+    assert snapped.sentences[0].status in ("quoted", "supported")
+    # a changed number is never quoted into a "supported" answer
+    changed = verify("The organizers counted about 9,000 people in person in Detroit [2].")
+    assert changed.abstained
+
+
+def test_a_negated_claim_needs_negating_evidence(verify):
+    result = verify("Linkerd maintainers showed that mutual TLS is not switched on by default [1].")
+    assert result.sentences[0].status != "supported"
+    assert "not switched on" not in result.text
+    kept = verify("William Morgan argued that sidecars are not going away [1].")
+    assert kept.sentences[0].status == "supported"
+
+
+def test_names_the_question_gave_may_be_repeated(settings_with, embedder, evidence):
+    verifier = Verifier(settings_with(verify_quote_below_overlap=0.0), embedder)
+    sentence = "According to the Fixture Weekly recap, Spotify donated Backstage to the CNCF [2]."
+    assert verifier.verify(sentence, evidence).sentences[0].status != "supported"
+    question = "What did the Fixture Weekly recap say Spotify donated?"
+    assert verifier.verify(sentence, evidence, question).sentences[0].status == "supported"
+
+
+def test_a_short_answer_whose_every_word_is_in_one_window_needs_no_similarity(verify):
+    result = verify("William Morgan from Buoyant [1].")
+    check = result.sentences[0].checks[1]
+    assert check.overlap == 1.0 and check.similarity < 0.4
+    assert result.sentences[0].status == "supported"
+
+
+def test_names_not_in_the_retrieved_posts_are_reported(evidence):
+    chunks = [s.chunk for p in evidence.posts for s in p.sentences]
+    assert names_not_in("What did Tim Hockin say in his keynote?", chunks) == ["Tim Hockin"]
+    assert names_not_in("What did William Morgan argue about sidecars?", chunks) == []
+    assert names_not_in("What did Fixture Author write about Backstage?", chunks) == []  # the author
+    assert names_not_in("Which company won the CNCF End User Award?", chunks) == ["CNCF End User Award"]
+    assert names_not_in("What is eBPF?", chunks) == []  # single words are not premises
