@@ -167,6 +167,7 @@ class Assistant:
         return standalone, topic, self.retriever.retrieve(standalone, events, mode=mode, topic=topic)
 
     def _run(self, question, history, event, year) -> Iterator[StreamEvent]:
+        from rag.extractive import extractive_answer
         from rag.packing import pack_evidence, score_sentences
         from rag.text import answer_numbers, asks_for_quantity
         from rag.verify import has_claim, names_not_in, strip_markers
@@ -223,8 +224,6 @@ class Assistant:
         text = ""
         empty_answer = False
         if self.settings.llm_backend == "extractive":
-            from rag.extractive import extractive_answer
-
             text = extractive_answer(evidence, standalone)
         else:
             yield StreamEvent("status", "Writing the answer…")
@@ -240,8 +239,6 @@ class Assistant:
                 if not has_claim(text):  # "", "[1]": nothing to verify, and not an "I don't know" either
                     raise LLMEmptyAnswerError("the language model returned no answer")
             except Exception as exc:  # any LLM failure: answer from the recaps directly (see module doc)
-                from rag.extractive import extractive_answer
-
                 log.warning(
                     "LLM backend %s failed, falling back to extractive: %s", self.settings.llm_backend, exc
                 )
@@ -260,7 +257,6 @@ class Assistant:
             # small model answers in one sentence and leaves out facts the evidence holds. Never after an
             # answer that does not hold: the quotes would look like one. For "how many" they must share a
             # word with the question, or any count in the posts would pass for the one asked about.
-            from rag.extractive import extractive_answer
             from rag.verify import SUPPORTED
 
             said = [s.text for s in verification.sentences if s.status in SUPPORTED]
