@@ -26,12 +26,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -44,9 +42,10 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))  # a Chroma server 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from bench.load_web import CONVERSATIONS, free_port, percentile, run_load, started_app  # noqa: E402
+from bench.load_web import CONVERSATIONS, percentile, run_load, started_app  # noqa: E402
 from bench.query import FALLBACK_QUESTIONS  # noqa: E402
 from bench.scale import machine_specs  # noqa: E402
+from tests.support.processes import free_port, running_server  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "corpus" / "articles"
 ACK_DEADLINE_S = 3.0  # Slack retries an event that is not acknowledged within 3 seconds
@@ -81,34 +80,17 @@ def slack_bot(chroma_url: str, api_url: str, home: Path):
         "KQA_HOME": str(home),
     }
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "slack-bot.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "slack", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"the Slack bot exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the Slack bot did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with running_server(
+        [sys.executable, "app.py", "slack", "--host", "127.0.0.1", "--port", str(port)],
+        health_url=f"http://127.0.0.1:{port}/healthz",
+        log_path=home / "slack-bot.log",
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
+        stop_timeout=30,
+        name="the Slack bot",
+    ):
         yield f"http://127.0.0.1:{port}/slack/events"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def warm_up(client, api, question: str, timeout: float) -> float:

@@ -17,21 +17,21 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.processes import free_port, running_server  # noqa: E402
 
 # Conversations: a first question, then follow-ups that lean on it.
 CONVERSATIONS = [
@@ -48,27 +48,6 @@ CONVERSATIONS = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen | None, timeout: float, log_path: Path | None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-4000:] if log_path else ""
-            raise SystemExit(f"app.py exited with {process.returncode} before serving:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise SystemExit(f"{url} did not come up within {timeout:.0f}s")
-
-
 @contextmanager
 def started_app(data: Path, startup_timeout: float, home: Path | None = None):
     """app.py as a real subprocess; its index is built from ``data`` at start-up when ``home`` has none.
@@ -82,28 +61,22 @@ def started_app(data: Path, startup_timeout: float, home: Path | None = None):
     env = dict(
         os.environ, KQA_HOME=str(home), KQA_DATA_DIR=str(data.resolve()), GRADIO_ANALYTICS_ENABLED="False"
     )
-    log_path = home / "app.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py"), "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
     url = f"http://127.0.0.1:{port}/"
+    started = time.monotonic()
     try:
-        started = time.monotonic()
-        wait_until_up(url, process, startup_timeout, log_path)
-        print(f"app up at {url} after {time.monotonic() - started:.1f}s (home {home})", file=sys.stderr)
-        yield url
+        with running_server(
+            [sys.executable, str(REPO / "app.py"), "--port", str(port)],
+            health_url=url,
+            log_path=home / "app.log",
+            env=env,
+            cwd=REPO,
+            timeout=startup_timeout,
+            stop_timeout=20,
+            name="app.py",
+        ):
+            print(f"app up at {url} after {time.monotonic() - started:.1f}s (home {home})", file=sys.stderr)
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
 

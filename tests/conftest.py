@@ -8,14 +8,11 @@ The ingested fixtures are session-scoped because embedding the corpus is the slo
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import chroma_command, free_port, running_server
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -75,63 +72,17 @@ def corpus_settings(tmp_path_factory, shared_corpus_dir):
     return settings
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _chroma_executable() -> str:
-    candidate = Path(sys.executable).parent / "chroma"
-    return str(candidate) if candidate.exists() else "chroma"
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real ``chroma run`` on a free loopback port with its data in a temporary directory; yields its URL."""
     data_dir = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = data_dir / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                _chroma_executable(),
-                "run",
-                "--path",
-                str(data_dir / "db"),
-                "--port",
-                str(port),
-                "--host",
-                "127.0.0.1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"chroma run exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"chroma run did not answer on {url} within 60 s:\n{log_path.read_text(errors='replace')}"
-                )
-            time.sleep(0.3)
+    with running_server(
+        chroma_command(data_dir / "db", port),
+        health_url=f"{url}/api/v2/heartbeat",
+        log_path=data_dir / "server.log",
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        name="chroma run",
+    ):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

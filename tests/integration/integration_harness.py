@@ -3,48 +3,28 @@
 The session fixtures of ``tests/conftest.py`` (``corpus_settings``, ``chroma_server``, ...) are reused as
 they are. What is here exists because those cannot do it: a Chroma server that can be stopped and started
 again on the same port, a run of the real ingest CLI, and a snapshot of a collection to compare with.
-The web app launcher is the web chat tests' own (``tests/webchat/conftest.py``), loaded by path because
-every ``conftest`` module has the same name.
+Starting and stopping processes, and the web app launcher, come from ``tests/support``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.processes import chroma_command, free_port, log_tail, start_server, stop_process
+from tests.support.webapp import REPO, start_web_app, stop_web_app
 
-
-def _load_webchat_helpers():
-    spec = importlib.util.spec_from_file_location("kqa_webchat_test_helpers", REPO / "tests/webchat/conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-_webchat = _load_webchat_helpers()
-start_web_app = _webchat.start_web_app
-stop_web_app = _webchat.stop_web_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "start_web_app", "stop_web_app"]  # the integration tests import them from here
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -77,11 +57,6 @@ def summary_of(process: subprocess.CompletedProcess) -> dict:
 # --- a Chroma server that can go away and come back -------------------------------------------------------
 
 
-def _chroma_executable() -> str:
-    candidate = Path(sys.executable).parent / "chroma"
-    return str(candidate) if candidate.exists() else "chroma"
-
-
 @dataclass
 class ChromaServer:
     """``chroma run`` over ``data_dir`` on a fixed loopback ``port``: stop() and start() keep both."""
@@ -99,36 +74,23 @@ class ChromaServer:
         return self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     def start(self, timeout: float = 60) -> ChromaServer:
-        command = [_chroma_executable(), "run", "--path", str(self.data_dir), "--host", "127.0.0.1",
-                   "--port", str(self.port)]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"chroma run did not answer on {self.url} within {timeout}s:\n{self.log_tail()}")
+        self.process = start_server(
+            chroma_command(self.data_dir, self.port),
+            health_url=f"{self.url}/api/v2/heartbeat",
+            log_path=self.log_path,
+            env=clean_env(),
+            timeout=timeout,
+            name="chroma run",
+        )
+        return self
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
 
     def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+        return log_tail(self.log_path, chars)
 
 
 # --- what a collection holds -----------------------------------------------------------------------------

@@ -18,8 +18,8 @@ import rag.components.llm as llm_module
 from rag.assistant import Assistant
 from rag.errors import InvalidQuestionError
 from rag.types import Answer
-from tests.conftest import free_port
 from tests.rag.conftest import source_text
+from tests.support.processes import free_port
 
 
 class RecordingChatModel(GenericFakeChatModel):

@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,15 +15,10 @@ from slack_harness import SIGNING_SECRET, SignedClient, mention
 from slack_mock_api import BOT_TOKEN
 
 from slackbot.config import SlackSettings
+from tests.support.processes import free_port, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "slackbot" / "manifest.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_manifest_matches_the_bot():
@@ -65,37 +56,11 @@ def test_app_py_slack_serves_http_mode_and_never_logs_tokens(slack_api, tmp_path
         "KQA_LLM_BACKEND": "extractive",
     }
     log_path = tmp_path / "bot.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "app.py",
-                "slack",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "DEBUG",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    command = [sys.executable, "app.py", "slack", "--host", "127.0.0.1", "--port", str(port), "--log-level", "DEBUG"]
+    process = start_server(
+        command, health_url=f"http://127.0.0.1:{port}/healthz", log_path=log_path, env=env, cwd=REPO, timeout=90
+    )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "bot did not start:\n" + log_path.read_text()
-            time.sleep(0.3)
-
         client = SignedClient(f"http://127.0.0.1:{port}/slack/events")
         assert (
             client.post(json.dumps({"type": "event_callback"}), "application/json", signature="v0=00")[0]

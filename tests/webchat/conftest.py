@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.processes import free_port
+from tests.support.webapp import REPO, WebApp, start_web_app, stop_web_app
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 # An article that tries to run script in the page three ways (title, body <script>, body <img onerror>).
@@ -34,71 +28,6 @@ The SpinKube project showed WebAssembly workloads running next to containers on 
 
 Speakers said WebAssembly modules start in under a millisecond, which makes WebAssembly sandboxes much faster to start than containers.
 """
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class WebApp:
-    url: str
-    home: Path
-    log_path: Path
-    process: subprocess.Popen
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-
-def start_web_app(
-    home: Path, data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 300
-) -> WebApp:
-    """Start app.py as a subprocess and wait until it serves its page (start-up ingest included)."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("KQA_")},
-        "KQA_HOME": str(home),
-        "KQA_DATA_DIR": str(data_dir),
-        "KQA_LLM_BACKEND": "extractive",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
-        **(extra_env or {}),
-    }
-    log_path = home / "app.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    app = WebApp(f"http://127.0.0.1:{port}/", home, log_path, process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}:\n{app.log_tail()}")
-        try:
-            with urllib.request.urlopen(app.url, timeout=5) as response:
-                if response.status == 200:
-                    return app
-        except OSError:
-            time.sleep(0.5)
-    stop_web_app(app)
-    raise RuntimeError(f"app.py did not serve {app.url} within {timeout}s:\n{app.log_tail()}")
-
-
-def stop_web_app(app: WebApp) -> None:
-    app.process.terminate()
-    try:
-        app.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        app.process.kill()
-        app.process.wait()
 
 
 @pytest.fixture(scope="session")
