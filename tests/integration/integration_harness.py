@@ -144,8 +144,11 @@ def assert_same_records(actual: CollectionContents, expected: CollectionContents
     ids = sorted(expected.ids)
     got = np.vstack([actual.embeddings[i] for i in ids])
     want = np.vstack([expected.embeddings[i] for i in ids])
-    # the same model over the same text; only batch composition differs between runs
-    assert np.allclose(got, want, atol=2e-4), float(np.abs(got - want).max())
+    # The same model over the same text; only batch composition (padding) differs between runs. In
+    # bfloat16 (KQA_EMBEDDING_DTYPE=auto on CPUs with native bf16) that moves a vector by a fraction of
+    # a percent; float32 by far less.
+    cosines = np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    assert float(cosines.min()) >= 0.995, (float(cosines.min()), float(np.abs(got - want).max()))
 
 
 # --- an OpenAI-compatible chat server whose health the test controls ---------------------------------------
