@@ -170,7 +170,7 @@ class Assistant:
         from rag.extractive import extractive_answer
         from rag.packing import pack_evidence, score_sentences
         from rag.text import answer_numbers, asks_for_quantity
-        from rag.verify import has_claim, names_not_in, strip_markers
+        from rag.verify import SUPPORTED, has_claim, names_not_in, strip_markers
 
         started = time.perf_counter()
         yield StreamEvent("status", "Searching the recaps…")
@@ -257,8 +257,6 @@ class Assistant:
             # small model answers in one sentence and leaves out facts the evidence holds. Never after an
             # answer that does not hold: the quotes would look like one. For "how many" they must share a
             # word with the question, or any count in the posts would pass for the one asked about.
-            from rag.verify import SUPPORTED
-
             said = [s.text for s in verification.sentences if s.status in SUPPORTED]
             on_topic = topic if asks_for_quantity(standalone) else ""
             extra = extractive_answer(evidence, standalone, exclude=said, limit=quotes, on_topic=on_topic)

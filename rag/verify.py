@@ -383,7 +383,6 @@ def split_answer_sentences(text: str) -> list[str]:
     return [s.text for s in split_sentences(text)]
 
 
-
 _MULTI_WORD_NAME_RE = re.compile(
     r"(?<![.?!]\s)(?<!^)\b([A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|de|van|von)){0,3}\s+[A-Z][\w'’-]*)"
 )
