@@ -398,6 +398,9 @@ def names_not_in(topic: str, chunks) -> list[str]:
     question's "GA" or "Besides" is not a premise); ``topic`` is the question without its event words,
     which retrieval filters on and posts rarely repeat.
     """
+    wanted = [match.group(1).strip(" '’") for match in _MULTI_WORD_NAME_RE.finditer(topic)]
+    if not wanted:  # most questions: no need to stem the retrieved chunks
+        return []
     known: set[str] = set()
     for scored in chunks:
         chunk = getattr(scored, "chunk", scored)
@@ -407,9 +410,4 @@ def names_not_in(topic: str, chunks) -> list[str]:
                 f"{_event_aliases(chunk.event)}"
             )
         )
-    missing = []
-    for match in _MULTI_WORD_NAME_RE.finditer(topic):
-        name = match.group(1).strip(" '’")
-        if not set(content_terms(name)) <= known:
-            missing.append(re.sub(r"['’]s$", "", name))
-    return missing
+    return [re.sub(r"['’]s$", "", name) for name in wanted if not set(content_terms(name)) <= known]

@@ -106,12 +106,12 @@ class Embedder:
 
 def get_embedder(model_name: str, batch_size: int = 64, dtype: str = "float32") -> Embedder:
     """Load a model once per process and precision (it is shared by every request and front end)."""
-    key = (model_name, resolve_dtype(dtype))
-    with _LOCK:
-        model = _MODELS.get(key)
+    with _LOCK:  # looked up by the requested dtype first: "auto" is resolved (cpuinfo read) once
+        model = _MODELS.get((model_name, dtype))
         if model is None:
-            model = Embedder(model_name, batch_size, key[1])
-            _MODELS[key] = model
+            resolved = resolve_dtype(dtype)
+            model = _MODELS.get((model_name, resolved)) or Embedder(model_name, batch_size, resolved)
+            _MODELS[(model_name, dtype)] = _MODELS[(model_name, resolved)] = model
         return model  # type: ignore[return-value]
 
 
