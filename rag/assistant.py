@@ -164,7 +164,8 @@ class Assistant:
         # Once the event restricts retrieval, its words ("KubeCon EU 2019") only blur the topic.
         topic = strip_event_mentions(standalone, detect_events(standalone, reference_year))
         topic = topic if content_terms(topic) else standalone
-        return standalone, topic, self.retriever.retrieve(standalone, events, mode=mode, topic=topic)
+        retrieval = self.retriever.retrieve(standalone, events, mode=mode, topic=topic, snapshot=snapshot)
+        return standalone, topic, retrieval
 
     def _run(self, question, history, event, year) -> Iterator[StreamEvent]:
         from rag.extractive import extractive_answer

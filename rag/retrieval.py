@@ -9,11 +9,15 @@
   the context and the answer can draw on several posts.
 * Events: mentions found by :mod:`rag.query` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
-  ``RetrievalResult.uncovered`` instead of silently falling back to other events.
+  ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
+  search is exact, over the snapshot's vectors of the allowed chunks: a Chroma ``where`` filter on
+  hundreds of post ids costs more than the search itself once the index is large (100x corpus).
 
-The BM25 index and a copy of the chunks live in memory (the corpus is small: ~1,200 chunks for 84
-posts, a few MB). They are built once per process and rebuilt when the collection changes: its count or
-its ``kqa_updated_at`` metadata (written by every ingest that changes anything).
+The BM25 index and a copy of the chunks and their vectors live in memory (1,397 chunks for the 84
+shared posts, a few MB; ~155,000 chunks at 100x). They are built once per process and rebuilt when the
+collection changes: its count or its ``kqa_updated_at`` metadata (written by every ingest that changes
+anything). A rebuild that takes longer than a couple of seconds happens in the background while
+questions are answered from the previous snapshot (see :meth:`HybridRetriever.snapshot`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 DENSE_WEIGHT = 1.0
 LEXICAL_WEIGHT = 1.0
+SNAPSHOT_REFRESH_WAIT_S = 2.0  # how long a question waits for a rebuilt snapshot before using the last one
+POST_TEXTS_KEPT = 512  # rebuilt post texts (and their sentences) a snapshot keeps: bounded memory
 _PAGE = 500  # records per collection.get() page when loading the snapshot (keeps HTTP responses small)
 
 
@@ -144,7 +152,6 @@ class IndexSnapshot:
         self.chunks = chunks
         self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
         self.embeddings = embeddings
-        self.doc_ids = np.array([c.doc_id for c in chunks], dtype=object)
         self.posts: dict[str, PostInfo] = {}
         for chunk in chunks:
             if chunk.doc_id not in self.posts:
@@ -156,24 +163,59 @@ class IndexSnapshot:
         for chunk in chunks:
             counts[chunk.doc_id] += 1
         self.posts = {d: PostInfo(**{**p.__dict__, "n_chunks": counts[d]}) for d, p in self.posts.items()}
-        self._post_texts: dict[str, PostText] = {}
+        # Posts grouped by their event fields: event matching then looks at each distinct event once
+        # (a few dozen), not at every post (8,400 at 100x).
+        self._posts_by_event: dict[tuple, list[str]] = defaultdict(list)
+        for doc_id, post in self.posts.items():
+            self._posts_by_event[(post.year, post.city, post.region, post.event)].append(doc_id)
+        # Each chunk's post as a small integer, so an event restriction becomes a boolean mask in ~1 ms
+        # (np.isin over the post-id strings took ~100 ms at 155,000 chunks).
+        self._post_code = {doc_id: code for code, doc_id in enumerate(self.posts)}
+        self.post_codes = np.fromiter(
+            (self._post_code[c.doc_id] for c in chunks), dtype=np.int32, count=len(chunks)
+        )
+        self._post_texts: OrderedDict[str, PostText] = OrderedDict()  # least recently used first
+        self._post_texts_lock = threading.Lock()
         self.bm25 = None
         if chunks:
-            corpus = [content_terms(f"{c.title}\n{c.section}\n{c.text}") or ["_"] for c in chunks]
+            # Term ids chunk by chunk: every chunk's stemmed words as strings, all at once, took about
+            # 1 GB at 155,000 chunks before bm25s turned them into ids itself.
+            vocab: dict[str, int] = {}
+            corpus = [
+                [
+                    vocab.setdefault(t, len(vocab))
+                    for t in content_terms(f"{c.title}\n{c.section}\n{c.text}") or ["_"]
+                ]
+                for c in chunks
+            ]
             self.bm25 = bm25s.BM25()
-            self.bm25.index(corpus, show_progress=False)
+            self.bm25.index((corpus, vocab), show_progress=False)
 
     def post_text(self, doc_id: str) -> PostText:
-        """The post's text rebuilt from its chunks (built on first use, then kept with the snapshot)."""
-        post = self._post_texts.get(doc_id)
-        if post is None:
-            post = PostText([c for c in self.chunks if c.doc_id == doc_id])
+        """The post's text rebuilt from its chunks (built on first use; the last ``POST_TEXTS_KEPT`` are kept)."""
+        with self._post_texts_lock:
+            post = self._post_texts.get(doc_id)
+            if post is not None:
+                self._post_texts.move_to_end(doc_id)
+                return post
+        code = self._post_code.get(doc_id)
+        rows = np.flatnonzero(self.post_codes == code) if code is not None else ()
+        post = PostText([self.chunks[i] for i in rows])
+        with self._post_texts_lock:
             self._post_texts[doc_id] = post
+            while len(self._post_texts) > POST_TEXTS_KEPT:
+                self._post_texts.popitem(last=False)
         return post
+
+    def chunk_mask(self, allowed: set[str]) -> np.ndarray:
+        """True for every chunk whose post is in ``allowed``."""
+        wanted = np.zeros(len(self.posts), dtype=bool)
+        wanted[[self._post_code[d] for d in allowed if d in self._post_code]] = True
+        return wanted[self.post_codes]
 
     @property
     def years(self) -> list[int]:
-        return sorted({p.year for p in self.posts.values() if p.year})
+        return sorted({year for year, *_ in self._posts_by_event if year})
 
     @property
     def reference_year(self) -> int | None:
@@ -183,14 +225,15 @@ class IndexSnapshot:
 
     def posts_matching(self, events: EventQuery) -> set[str]:
         return {
-            d for d, p in self.posts.items()
-            if events.matches(year=p.year, city=p.city, region=p.region, event=p.event)
+            d for (year, city, region, event), posts in self._posts_by_event.items()
+            if events.matches(year=year, city=city, region=region, event=event)
+            for d in posts
         }  # fmt: skip
 
     def mention_is_covered(self, mention: EventMention) -> bool:
         return any(
-            mention.matches(year=p.year, city=p.city, region=p.region, event=p.event)
-            for p in self.posts.values()
+            mention.matches(year=year, city=city, region=region, event=event)
+            for year, city, region, event in self._posts_by_event
         )
 
 
@@ -201,6 +244,9 @@ class HybridRetriever:
         self.settings = settings
         self._lock = threading.Lock()
         self._snapshot: IndexSnapshot | None = None
+        self._refresh: Future | None = None  # a rebuild in flight
+        self._last_load_s = 0.0
+        self._last_loaded_at = 0.0  # time.monotonic() when the last rebuild finished
         self._collection = None
 
     # --- the collection and its in-memory snapshot ----------------------------------------------
@@ -237,24 +283,76 @@ class HybridRetriever:
         return (count, str((collection.metadata or {}).get(UPDATED_AT_KEY, "")))
 
     def snapshot(self) -> IndexSnapshot:
-        """The current snapshot, rebuilt when the collection's count or ``kqa_updated_at`` changed."""
+        """The snapshot of the collection as it is now, or as it was a moment ago while a new one loads.
+
+        A new snapshot is built when the collection's count or ``kqa_updated_at`` changed, in a
+        background thread. The caller waits for it up to ``SNAPSHOT_REFRESH_WAIT_S`` (a small index is
+        rebuilt well within that, so answers see new posts at once) and otherwise answers from the
+        previous snapshot until the new one is ready: 155,000 chunks take about a minute to load, and
+        while an ingest job writes, the count changes after every post. A slow rebuild is not restarted
+        sooner than its own duration after the last one finished, so readers spend at most about half
+        their time rebuilding during a long ingest.
+        """
         with self._lock:
             collection = self._get_collection()
             self._collection = collection
             signature = self._signature(collection)
-            if self._snapshot is None or self._snapshot.signature != signature:
-                started = time.perf_counter()
-                self._snapshot = self._load(collection, signature)
-                log.info(
-                    "index snapshot: %d chunks from %d posts in %.2fs",
-                    len(self._snapshot.chunks), len(self._snapshot.posts), time.perf_counter() - started,
-                )  # fmt: skip
-            return self._snapshot
+            current = self._snapshot
+            if current is not None and current.signature == signature:
+                return current
+            refresh = self._refresh
+            if refresh is None:
+                cooling = (
+                    self._last_load_s > SNAPSHOT_REFRESH_WAIT_S
+                    and time.monotonic() - self._last_loaded_at < self._last_load_s
+                )
+                if current is not None and cooling:
+                    return current
+                refresh = self._refresh = Future()
+                threading.Thread(
+                    target=self._rebuild,
+                    args=(collection, signature, refresh),
+                    name="kqa-snapshot",
+                    daemon=True,
+                ).start()
+        if current is None:
+            return refresh.result()  # nothing to answer from yet: wait (and raise what the load raised)
+        try:
+            return refresh.result(timeout=SNAPSHOT_REFRESH_WAIT_S)
+        except FutureTimeoutError:
+            return current
+        except Exception as exc:  # noqa: BLE001 - keep answering from the last good snapshot
+            log.warning("index snapshot refresh failed, answering from the previous one: %s", exc)
+            return current
+
+    def _rebuild(self, collection, signature: tuple, refresh: Future) -> None:
+        started = time.perf_counter()
+        try:
+            snapshot = self._load(collection, signature)
+        except BaseException as exc:  # handed to whoever waits on the future
+            with self._lock:
+                self._refresh = None
+            refresh.set_exception(exc)
+            return
+        seconds = time.perf_counter() - started
+        with self._lock:
+            self._snapshot = snapshot
+            self._refresh = None
+            self._last_load_s, self._last_loaded_at = seconds, time.monotonic()
+        log.info(
+            "index snapshot: %d chunks from %d posts in %.2fs",
+            len(snapshot.chunks),
+            len(snapshot.posts),
+            seconds,
+        )
+        refresh.set_result(snapshot)
 
     def _load(self, collection, signature: tuple) -> IndexSnapshot:
         ids: list[str] = []
         chunks: list[Chunk] = []
-        vectors: list[np.ndarray] = []
+        # One float32 matrix filled page by page and normalised in place: a list of row arrays plus
+        # vstack plus a normalised copy peaked at 3x the vectors (~700 MB at 155,000 chunks).
+        embeddings = np.zeros((0, 1), dtype=np.float32)
         offset = 0
         while True:
             page = collection.get(
@@ -263,19 +361,25 @@ class HybridRetriever:
             page_ids = page["ids"]
             if not page_ids:
                 break
-            for chunk_id, document, metadata, vector in zip(
-                page_ids, page["documents"], page["metadatas"], page["embeddings"], strict=True
+            vectors = np.asarray(page["embeddings"], dtype=np.float32)
+            if offset + len(page_ids) > len(embeddings):  # first page, or the collection grew meanwhile
+                rows = max(signature[0], offset + len(page_ids), 2 * len(embeddings))
+                grown = np.empty((rows, vectors.shape[1]), dtype=np.float32)
+                grown[:offset] = embeddings[:offset]
+                embeddings = grown
+            embeddings[offset : offset + len(page_ids)] = vectors
+            for chunk_id, document, metadata in zip(
+                page_ids, page["documents"], page["metadatas"], strict=True
             ):
                 ids.append(chunk_id)
                 chunks.append(chunk_from_record(chunk_id, document, metadata))
-                vectors.append(np.asarray(vector, dtype=np.float32))
             offset += len(page_ids)
             if len(page_ids) < _PAGE:
                 break
-        embeddings = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
-        if len(embeddings):
+        embeddings = embeddings[:offset]
+        if offset:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-            embeddings = embeddings / np.maximum(norms, 1e-12)
+            embeddings /= np.maximum(norms, 1e-12)
         return IndexSnapshot(signature, ids, chunks, embeddings)
 
     # --- retrieval --------------------------------------------------------------------------------
@@ -301,18 +405,20 @@ class HybridRetriever:
         mode: str = "hybrid",
         topic: str | None = None,
         query_embedding: np.ndarray | None = None,
+        snapshot: IndexSnapshot | None = None,
     ) -> RetrievalResult:
         """The top chunks for ``question`` within ``events`` (``mode``: hybrid, dense or lexical).
 
         ``topic`` is the question without its event words: BM25 searches for it (inside the event's
         posts, "EU" and "2019" are noise), while the dense side embeds the whole question, whose
-        similarity is also what the relevance threshold reads.
+        similarity is also what the relevance threshold reads. ``snapshot``: one the caller has just
+        taken from :meth:`snapshot` (saves checking the collection twice per question).
         """
         if mode not in ("hybrid", "dense", "lexical"):
             raise ValueError(f"mode must be 'hybrid', 'dense' or 'lexical', not {mode!r}")
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        snapshot = self.snapshot()
+        snapshot = snapshot if snapshot is not None else self.snapshot()
         timings["snapshot"] = time.perf_counter() - started
         if not snapshot.chunks:
             raise EmptyIndexError(
@@ -333,16 +439,18 @@ class HybridRetriever:
         if allowed is not None and not allowed:
             return empty
 
+        restricted = allowed is not None and len(allowed) < len(snapshot.posts)
+        mask = snapshot.chunk_mask(allowed) if restricted else None
         fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
         dense_ranked: list[int] = []
         lexical_ranked: list[int] = []
         t = time.perf_counter()
         if mode in ("hybrid", "dense"):
-            dense_ranked = self._dense(snapshot, query_embedding, fetch_k, allowed)
+            dense_ranked = self._dense(snapshot, query_embedding, fetch_k, mask)
         timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         if mode in ("hybrid", "lexical"):
-            lexical_ranked = self._lexical(snapshot, topic or question, fetch_k, allowed)
+            lexical_ranked = self._lexical(snapshot, topic or question, fetch_k, mask)
         timings["lexical"] = time.perf_counter() - t
 
         fused: dict[int, float] = defaultdict(float)
@@ -381,14 +489,14 @@ class HybridRetriever:
         )
 
     def _dense(
-        self, snapshot: IndexSnapshot, query: np.ndarray, k: int, allowed: set[str] | None
+        self, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
     ) -> list[int]:
-        where = None
-        if allowed is not None and len(allowed) < len(snapshot.posts):
-            where = {"doc_id": {"$in": sorted(allowed)}}
+        if mask is not None:  # restricted to some posts: exact cosine over their vectors, in memory
+            allowed = np.flatnonzero(mask)
+            return _top_k(allowed, snapshot.embeddings[allowed] @ query, k)
         try:
             result = self._collection.query(
-                query_embeddings=[query.tolist()], n_results=k, where=where, include=["distances"]
+                query_embeddings=[query.tolist()], n_results=k, include=["distances"]
             )
         except Exception as exc:
             from rag.components.store import forget_client
@@ -399,17 +507,24 @@ class HybridRetriever:
             ) from exc
         return [snapshot.position[i] for i in result["ids"][0] if i in snapshot.position]
 
-    def _lexical(self, snapshot: IndexSnapshot, question: str, k: int, allowed: set[str] | None) -> list[int]:
+    def _lexical(self, snapshot: IndexSnapshot, question: str, k: int, mask: np.ndarray | None) -> list[int]:
         if snapshot.bm25 is None:
             return []
         terms = [t for t in content_terms(question) if t in snapshot.bm25.vocab_dict]
         if not terms:
             return []
         scores = snapshot.bm25.get_scores(terms)
-        if allowed is not None:
-            scores = np.where(np.isin(snapshot.doc_ids, list(allowed)), scores, 0.0)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
-        if not len(candidates):
-            return []
-        best = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
-        return [int(i) for i in best]
+        return _top_k(candidates, scores[candidates], k)
+
+
+def _top_k(indexes: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
+    """``indexes`` by descending score, at most ``k``; ties keep index order (as a stable full sort)."""
+    if len(indexes) > k > 0:
+        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th best score
+        keep = scores >= threshold  # every tie at the threshold, so the stable sort below decides
+        indexes, scores = indexes[keep], scores[keep]
+    best = indexes[np.argsort(-scores, kind="stable")[:k]]
+    return [int(i) for i in best]

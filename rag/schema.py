@@ -28,6 +28,8 @@ Collection metadata ``kqa_updated_at`` holds the ISO time of the last ingest tha
 
 from __future__ import annotations
 
+import sys
+
 from rag.types import Chunk
 
 UPDATED_AT_KEY = "kqa_updated_at"
@@ -38,23 +40,31 @@ def make_chunk_id(doc_id: str, chunk_index: int, content_hash: str) -> str:
 
 
 def chunk_from_record(chunk_id: str, document: str, metadata: dict) -> Chunk:
-    """Rebuild a :class:`Chunk` from what Chroma returns."""
+    """Rebuild a :class:`Chunk` from what Chroma returns.
+
+    The post-level fields repeat in every chunk of a post; interning them keeps one copy per post in a
+    reader's snapshot instead of one per chunk.
+    """
     meta = metadata or {}
     year = int(meta.get("year") or 0) or None
+
+    def shared(name: str) -> str:
+        return sys.intern(str(meta.get(name, "")))
+
     return Chunk(
         chunk_id=chunk_id,
-        doc_id=str(meta.get("doc_id", chunk_id.split("::")[0])),
+        doc_id=sys.intern(str(meta.get("doc_id", chunk_id.split("::")[0]))),
         text=document or "",
-        title=str(meta.get("title", "")),
-        event=str(meta.get("event", "")),
+        title=shared("title"),
+        event=shared("event"),
         year=year,
-        city=str(meta.get("city", "")),
-        region=str(meta.get("region", "")),
-        date=str(meta.get("date", "")),
-        url=str(meta.get("url", "")),
-        path=str(meta.get("path", "")),
-        section=str(meta.get("section", "")),
+        city=shared("city"),
+        region=shared("region"),
+        date=shared("date"),
+        url=shared("url"),
+        path=shared("path"),
+        section=shared("section"),
         start=int(meta.get("start", 0)),
         end=int(meta.get("end", 0)),
-        author=str(meta.get("author", "")),
+        author=shared("author"),
     )

@@ -145,3 +145,89 @@ def test_reference_year_is_the_latest_event(assistant):
     assert snapshot.reference_year == 2025
     events = detect_events("last year's KubeCon", snapshot.reference_year)
     assert events.mentions[0].year == 2024
+
+
+@pytest.mark.parametrize(
+    "question", ["What was discussed in 2019?", "What did people say about Wasm in Chicago?"]
+)
+def test_restricted_dense_search_in_memory_ranks_like_a_chroma_filter(assistant, question):
+    """The in-memory exact search over an event's chunks gives Chroma's own filtered ranking."""
+    retriever = assistant.retriever
+    snapshot = retriever.snapshot()
+    events, _ = retriever.resolve_events(detect_events(question, snapshot.reference_year), snapshot)
+    allowed = snapshot.posts_matching(events)
+    assert 0 < len(allowed) < len(snapshot.posts)
+    query = retriever.embed_query(question)
+    k = min(assistant.settings.fetch_k, sum(snapshot.posts[d].n_chunks for d in allowed))
+    in_memory = retriever._dense(snapshot, query, k, snapshot.chunk_mask(allowed))
+    chroma = retriever._collection.query(
+        query_embeddings=[query.tolist()], n_results=k, where={"doc_id": {"$in": sorted(allowed)}}
+    )
+    assert [snapshot.ids[i] for i in in_memory] == chroma["ids"][0]
+    assert {snapshot.chunks[i].doc_id for i in in_memory} <= allowed
+
+
+def test_chunk_mask_marks_exactly_the_allowed_posts(assistant):
+    snapshot = assistant.retriever.snapshot()
+    allowed = {"paris-2024-ai", "not-a-post"}
+    mask = snapshot.chunk_mask(allowed)
+    assert [bool(m) for m in mask] == [c.doc_id == "paris-2024-ai" for c in snapshot.chunks]
+    assert not snapshot.chunk_mask(set()).any()
+
+
+def test_top_k_matches_a_stable_full_sort_ties_included():
+    import numpy as np
+
+    from rag.retrieval import _top_k
+
+    rng = np.random.default_rng(7)
+    for size in (0, 1, 5, 200):
+        scores = rng.integers(0, 6, size).astype(float)  # many ties
+        indexes = np.arange(size) * 3
+        for k in (0, 1, 4, 50, 300):
+            expected = [int(i) for i in indexes[np.argsort(-scores, kind="stable")[:k]]]
+            assert _top_k(indexes, scores, k) == expected
+
+
+def test_a_slow_snapshot_rebuild_keeps_answering_from_the_previous_one(
+    tmp_path, settings_factory, fixture_posts_dir, monkeypatch
+):
+    """While a big index reloads (about a minute at 155,000 chunks), questions use the last snapshot."""
+    import threading
+    import time
+
+    import rag.retrieval
+    from ingest.pipeline import run_ingest
+    from rag.assistant import Assistant
+
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    shutil.copy(fixture_posts_dir / "chicago-2023-wasm.md", posts)
+    settings = settings_factory(tmp_path / "home", llm_backend="extractive")
+    run_ingest(paths=[posts], settings=settings)
+    qa = Assistant(settings)
+    first = qa.retriever.snapshot()
+
+    release = threading.Event()
+    real_load = qa.retriever._load
+
+    def slow_load(collection, signature):
+        release.wait(30)
+        return real_load(collection, signature)
+
+    monkeypatch.setattr(rag.retrieval, "SNAPSHOT_REFRESH_WAIT_S", 0.2)
+    monkeypatch.setattr(qa.retriever, "_load", slow_load)
+    shutil.copy(fixture_posts_dir / "shanghai-2019-community.md", posts)
+    run_ingest(paths=[posts], settings=settings)
+
+    started = time.monotonic()
+    assert qa.retriever.snapshot() is first  # the rebuild is still loading: the previous snapshot serves
+    assert qa.rank_sources("What is SpinKube?")[0] == "chicago-2023-wasm"
+    assert qa.index_status().posts == 1
+    assert time.monotonic() - started < 5
+    release.set()
+    deadline = time.monotonic() + 30
+    while qa.retriever.snapshot() is first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert qa.index_status().posts == 2
+    assert qa.rank_sources("Who introduced OpenKruise?")[0] == "shanghai-2019-community"
