@@ -18,11 +18,13 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -219,11 +221,19 @@ def build_records(document: Document, doc_hash: str, settings: Settings) -> tupl
 # --- what is stored -----------------------------------------------------------------------------
 
 
+class _StoredRecord(NamedTuple):
+    """What planning needs of one stored record (not its whole metadata: 155,000 of those at 100x)."""
+
+    chunk_index: int
+    n_chunks: int
+    path: str
+
+
 @dataclass
 class _StoredPost:
     """The records one post has in the collection, grouped by the ``doc_hash`` that wrote them."""
 
-    by_hash: dict[str, dict[str, dict]] = field(default_factory=dict)  # doc_hash -> {id: metadata}
+    by_hash: dict[str, dict[str, _StoredRecord]] = field(default_factory=dict)  # doc_hash -> {id: record}
 
     @property
     def ids(self) -> set[str]:
@@ -233,13 +243,13 @@ class _StoredPost:
         records = self.by_hash.get(doc_hash, {})
         if not records:
             return False
-        counts = {int(m.get("n_chunks", -1)) for m in records.values()}
-        indexes = sorted(int(m.get("chunk_index", -1)) for m in records.values())
+        counts = {r.n_chunks for r in records.values()}
+        indexes = sorted(r.chunk_index for r in records.values())
         return len(counts) == 1 and indexes == list(range(counts.pop()))
 
 
 def _read_store_state(collection) -> dict[str, _StoredPost]:
-    """Every record's metadata, grouped by post (paged so a server never returns one huge response)."""
+    """Every record, grouped by post (paged so a server never returns one huge response)."""
     posts: dict[str, _StoredPost] = {}
     offset = 0
     while True:
@@ -249,7 +259,12 @@ def _read_store_state(collection) -> dict[str, _StoredPost]:
             metadata = metadata or {}
             doc_id = str(metadata.get("doc_id") or record_id.split("::")[0])
             post = posts.setdefault(doc_id, _StoredPost())
-            post.by_hash.setdefault(str(metadata.get("doc_hash", "")), {})[record_id] = metadata
+            record = _StoredRecord(
+                int(metadata.get("chunk_index", -1)),
+                int(metadata.get("n_chunks", -1)),
+                sys.intern(str(metadata.get("path", ""))),
+            )
+            post.by_hash.setdefault(sys.intern(str(metadata.get("doc_hash", ""))), {})[record_id] = record
         if len(ids) < STATE_PAGE:
             return posts
         offset += len(ids)
@@ -366,49 +381,48 @@ def run_ingest(
                 to_write.append((item, data, doc_hash))
                 continue
             current = post.by_hash[doc_hash]
-            moved = any(m.get("path") != stored_path(item.path) for m in current.values())
+            moved = any(r.path != stored_path(item.path) for r in current.values())
             if moved or len(post.by_hash) > 1:
                 repairs.append((doc_id, post, doc_hash, stored_path(item.path)))
             else:
                 summary.unchanged += 1
 
-    posts: list[_PostRecords] = []
-    with timer.stage("chunk"):
-        for item, data, doc_hash in to_write:
+    def post_records(item: FoundFile, data: bytes, doc_hash: str) -> _PostRecords | None:
+        """Parse and chunk one post to write (None, reported, when it cannot be parsed)."""
+        with timer.stage("chunk"):
             try:
                 document = load_document(item.path, data)
             except LoadError as exc:
                 fail(item.path, str(exc))
-                continue
+                return None
             ids, texts, metadatas, embed_texts = build_records(document, doc_hash, settings)
-            post = stored.get(document.doc_id)
-            old_ids = post.ids if post else set()
-            posts.append(
-                _PostRecords(
-                    document,
-                    doc_hash,
-                    ids,
-                    texts,
-                    metadatas,
-                    embed_texts,
-                    stale_ids=sorted(old_ids - set(ids)),
-                    action="updated" if post else "added",
-                )  # fmt: skip
-            )
+        post = stored.get(document.doc_id)
+        old_ids = post.ids if post else set()
+        return _PostRecords(
+            document,
+            doc_hash,
+            ids,
+            texts,
+            metadatas,
+            embed_texts,
+            stale_ids=sorted(old_ids - set(ids)),
+            action="updated" if post else "added",
+        )
 
     pruned_ids: list[str] = []
     if prune:
         for doc_id, post in stored.items():
             if doc_id in seen_ids:
                 continue
-            paths_stored = {
-                str(m.get("path", "")) for records in post.by_hash.values() for m in records.values()
-            }
+            paths_stored = {r.path for records in post.by_hash.values() for r in records.values()}
             if any(p and any(_is_under(Path(p), root) for root in prune_roots) for p in paths_stored):
                 pruned_ids.append(doc_id)
 
     if dry_run:
-        for post in posts:
+        for item, data, doc_hash in to_write:
+            post = post_records(item, data, doc_hash)
+            if post is None:
+                continue
             setattr(summary, post.action, getattr(summary, post.action) + 1)
             summary.changes[post.action].append(post.document.doc_id)
             summary.chunks_written += len(post.ids)
@@ -422,14 +436,22 @@ def run_ingest(
         summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
         return summary
 
-    _write_posts(collection, batch_limit, posts, settings, summary, timer, progress)
+    # Posts are parsed, chunked, embedded and written a group at a time, so memory holds one group's
+    # records, not the whole corpus's (155,000 chunks at 100x).
+    _write_posts(
+        collection, batch_limit, ((task[0], post_records(*task)) for task in to_write), len(to_write),
+        settings, summary, timer, progress,
+    )  # fmt: skip
 
     with timer.stage("write"):
         for doc_id, post, doc_hash, path in repairs:
             current = post.by_hash[doc_hash]
-            moved = [i for i, m in current.items() if m.get("path") != path]
-            if moved:
-                collection.update(ids=moved, metadatas=[{**current[i], "path": path} for i in moved])
+            moved = [i for i, r in current.items() if r.path != path]
+            if moved:  # rare: re-read these records' whole metadata to rewrite only their path
+                full = collection.get(ids=moved, include=["metadatas"])
+                collection.update(
+                    ids=full["ids"], metadatas=[{**(m or {}), "path": path} for m in full["metadatas"]]
+                )
             stale = sorted(post.ids - set(current))
             if stale:
                 collection.delete(ids=stale)
@@ -461,29 +483,32 @@ def run_ingest(
 def _write_posts(
     collection,
     batch_limit: int,
-    posts: list[_PostRecords],
+    posts: Iterator[tuple[FoundFile, _PostRecords | None]],
+    total: int,
     settings: Settings,
     summary: IngestSummary,
     timer: _Timer,
     progress: ProgressCallback | None,
 ) -> None:
-    """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write each post (new first, then stale)."""
-    if not posts:
-        return
-    total = len(posts)
-    if progress:
-        progress(0, total, f"embedding {sum(len(p.ids) for p in posts)} chunks of {total} posts")
-    from rag.components.store import get_embedder_for
+    """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write each post (new first, then stale).
 
-    with timer.stage("embed"):
-        embedder = get_embedder_for(settings)
+    ``posts`` yields ``total`` (file, records) pairs; records are None for a post that could not be
+    parsed (already reported as a failure), which still counts towards the progress total.
+    """
+    if not total:
+        return
+    if progress:
+        progress(0, total, f"embedding the chunks of {total} posts")
+    embedder = None
     done = 0
     group: list[_PostRecords] = []
-    for position, post in enumerate(posts):
-        group.append(post)
-        if sum(len(p.ids) for p in group) < EMBED_GROUP_TEXTS and position < total - 1:
-            continue
+
+    def write_group() -> None:
+        nonlocal embedder, done
+        from rag.components.store import get_embedder_for
+
         with timer.stage("embed"):
+            embedder = embedder or get_embedder_for(settings)
             vectors = embedder.embed([text for p in group for text in p.embed_texts])
         row = 0
         for item in group:
@@ -506,4 +531,16 @@ def _write_posts(
             done += 1
             if progress:
                 progress(done, total, item.document.doc_id)
-        group = []
+        group.clear()
+
+    for item, post in posts:
+        if post is None:
+            done += 1
+            if progress:
+                progress(done, total, f"skipped {item.path.name}")
+            continue
+        group.append(post)
+        if sum(len(p.ids) for p in group) >= EMBED_GROUP_TEXTS:
+            write_group()
+    if group:
+        write_group()

@@ -307,6 +307,39 @@ def test_progress_reports_every_written_post(corpus, settings):
     assert {r[2] for r in reports[1:]} == set(POSTS)
 
 
+def test_posts_are_chunked_and_written_a_group_at_a_time(corpus, settings, monkeypatch):
+    """Memory holds one embedding group's records, not the corpus's: post 2 is chunked after post 1 is in."""
+    import ingest.pipeline
+
+    steps: list[str] = []
+    real_build, real_upsert = ingest.pipeline.build_records, Collection.upsert
+
+    def build(document, *args, **kwargs):
+        steps.append(f"chunk {document.doc_id}")
+        return real_build(document, *args, **kwargs)
+
+    def upsert(self, ids, *args, **kwargs):
+        steps.append(f"write {ids[0].split('::')[0]}")
+        return real_upsert(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(ingest.pipeline, "EMBED_GROUP_TEXTS", 1)  # every post is a group of its own
+    monkeypatch.setattr(ingest.pipeline, "build_records", build)
+    monkeypatch.setattr(Collection, "upsert", upsert)
+    summary = run_ingest(paths=[corpus], settings=settings)
+    assert summary.added == 3
+    written = [step for step in dict.fromkeys(steps)]  # each post's writes in order, once
+    assert written == [step for doc_id in sorted(POSTS) for step in (f"chunk {doc_id}", f"write {doc_id}")]
+
+
+def test_progress_counts_a_post_that_cannot_be_parsed(corpus, settings):
+    (corpus / "broken.md").write_text("---\ntitle: never closed\n\nBody text.\n")  # fails to parse
+    reports: list[tuple[int, int, str]] = []
+    summary = run_ingest(paths=[corpus], settings=settings, progress=lambda *a: reports.append(a))
+    assert [f["path"] for f in summary.failures] == [str(corpus / "broken.md")]
+    assert reports[-1][:2] == (4, 4) and ("skipped broken.md" in {r[2] for r in reports})
+    assert summary.added == 3
+
+
 # --- interruption -------------------------------------------------------------------------------
 
 
