@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))  # a Chroma server 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from bench.load_web import CONVERSATIONS, percentile, run_load, started_app  # noqa: E402
+from bench.load_web import CONVERSATIONS, peak_rss_mb, percentile, run_load, started_app  # noqa: E402
 from bench.query import FALLBACK_QUESTIONS  # noqa: E402
 from bench.scale import machine_specs  # noqa: E402
 from tests.support.processes import free_port, running_server  # noqa: E402
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["ingest"] = {"posts": summary.posts_in_store, "chunks": summary.chunks_in_store,
                                     "seconds": summary.seconds.get("total")}  # fmt: skip
                 print(f"ingested {summary.one_line()}", file=sys.stderr, flush=True)
-            web_url = None if args.skip_web else stack.enter_context(
+            web_url, web_pid = (None, None) if args.skip_web else stack.enter_context(
                 started_app(args.data, args.startup_timeout, work / "web-home"))  # fmt: skip
             api = stack.enter_context(_mock_api(MockSlackAPI))
             events_url = None if args.skip_slack else stack.enter_context(
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def run_web() -> None:
                 results["web"] = run_load(web_url, args.sessions, args.questions)
+                results["web"]["app_peak_rss_mb"] = peak_rss_mb(web_pid)
 
             def run_slack() -> None:
                 results["slack"] = slack_burst(events_url, api, args.slack_events, args.retries, args.answer_timeout)

@@ -9,6 +9,7 @@ Each session is its own ``gradio_client.Client`` (its own Gradio session, so its
 question 2..M are follow-ups in the same conversation. Reports errors (target 0: a failed request, an
 error message in the chat, or no answer) and latency p50/p95 for the full answer and the first token.
 The backend is whatever the ``KQA_*`` environment chooses (``KQA_LLM_BACKEND=extractive`` for a quick run).
+When it starts the app itself it also reports the app process's peak RSS (``app_peak_rss_mb``).
 """
 
 from __future__ import annotations
@@ -73,12 +74,23 @@ def started_app(data: Path, startup_timeout: float, home: Path | None = None):
             timeout=startup_timeout,
             stop_timeout=20,
             name="app.py",
-        ):
+        ) as process:
             print(f"app up at {url} after {time.monotonic() - started:.1f}s (home {home})", file=sys.stderr)
-            yield url
+            yield url, process.pid
     finally:
         if not keep_home:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set (``VmHWM``), read while it still runs; None off Linux."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # KiB
+    except OSError:
+        return None
+    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report = run_load(args.url, args.sessions, args.questions)
     else:
-        with started_app(args.data, args.startup_timeout, args.home) as url:
+        with started_app(args.data, args.startup_timeout, args.home) as (url, pid):
             report = run_load(url, args.sessions, args.questions)
+            report["app_peak_rss_mb"] = peak_rss_mb(pid)  # the web front end: models + index snapshot
     report["llm_backend_env"] = os.environ.get("KQA_LLM_BACKEND", "(default)")
     text = json.dumps(report, indent=2)
     print(text)
