@@ -169,7 +169,7 @@ class IndexSnapshot:
         for doc_id, post in self.posts.items():
             self._posts_by_event[(post.year, post.city, post.region, post.event)].append(doc_id)
         # Each chunk's post as a small integer, so an event restriction becomes a boolean mask in ~1 ms
-        # (np.isin over the post-id strings took ~100 ms at 155,000 chunks).
+        # (np.isin over the post-id strings made BM25 take ~2 s per question at 155,000 chunks).
         self._post_code = {doc_id: code for code, doc_id in enumerate(self.posts)}
         self.post_codes = np.fromiter(
             (self._post_code[c.doc_id] for c in chunks), dtype=np.int32, count=len(chunks)
@@ -178,8 +178,8 @@ class IndexSnapshot:
         self._post_texts_lock = threading.Lock()
         self.bm25 = None
         if chunks:
-            # Term ids chunk by chunk: every chunk's stemmed words as strings, all at once, took about
-            # 1 GB at 155,000 chunks before bm25s turned them into ids itself.
+            # Term ids chunk by chunk, so the stemmed words of all chunks are never held as separate
+            # strings at once (bm25s would build them, then a second list of ids, before indexing).
             vocab: dict[str, int] = {}
             corpus = [
                 [
