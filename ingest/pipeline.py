@@ -499,17 +499,15 @@ def _write_posts(
         return
     if progress:
         progress(0, total, f"embedding the chunks of {total} posts")
-    embedder = None
     done = 0
     group: list[_PostRecords] = []
 
     def write_group() -> None:
-        nonlocal embedder, done
+        nonlocal done
         from rag.components.store import get_embedder_for
 
-        with timer.stage("embed"):
-            embedder = embedder or get_embedder_for(settings)
-            vectors = embedder.embed([text for p in group for text in p.embed_texts])
+        with timer.stage("embed"):  # the model loads with the first group (it is cached per process)
+            vectors = get_embedder_for(settings).embed([text for p in group for text in p.embed_texts])
         row = 0
         for item in group:
             item_vectors: np.ndarray = vectors[row : row + len(item.ids)]

@@ -109,22 +109,34 @@ def test_sources_are_diverse_and_scored(assistant, fixture_settings):
     assert all(-1.0 <= s.dense_similarity <= 1.0 and s.snippet for s in sources)
 
 
-def test_snapshot_is_reused_until_the_collection_changes(tmp_path, settings_factory, fixture_posts_dir):
-    from ingest.pipeline import run_ingest
-    from rag.assistant import Assistant
+class OnePostIndex:
+    """An embedded store holding chicago-2023-wasm, its Assistant, and a way to ingest one more post."""
 
-    posts = tmp_path / "posts"
-    posts.mkdir()
-    shutil.copy(fixture_posts_dir / "chicago-2023-wasm.md", posts)
-    settings = settings_factory(tmp_path / "home", llm_backend="extractive")
-    run_ingest(paths=[posts], settings=settings)
-    qa = Assistant(settings)
+    def __init__(self, tmp_path, settings_factory, fixture_posts_dir):
+        from rag.assistant import Assistant
+
+        self.fixture_posts_dir = fixture_posts_dir
+        self.posts = tmp_path / "posts"
+        self.posts.mkdir()
+        self.settings = settings_factory(tmp_path / "home", llm_backend="extractive")
+        self.add("chicago-2023-wasm")
+        self.qa = Assistant(self.settings)
+
+    def add(self, doc_id: str) -> None:
+        from ingest.pipeline import run_ingest
+
+        shutil.copy(self.fixture_posts_dir / f"{doc_id}.md", self.posts)
+        run_ingest(paths=[self.posts], settings=self.settings)
+
+
+def test_snapshot_is_reused_until_the_collection_changes(tmp_path, settings_factory, fixture_posts_dir):
+    index = OnePostIndex(tmp_path, settings_factory, fixture_posts_dir)
+    qa = index.qa
     first = qa.retriever.snapshot()
     assert qa.retriever.snapshot() is first
     assert qa.rank_sources("Who introduced OpenKruise?") == ["chicago-2023-wasm"]
 
-    shutil.copy(fixture_posts_dir / "shanghai-2019-community.md", posts)
-    run_ingest(paths=[posts], settings=settings)
+    index.add("shanghai-2019-community")
     assert qa.retriever.snapshot() is not first
     assert qa.rank_sources("Who introduced OpenKruise?")[0] == "shanghai-2019-community"
     assert qa.index_status().posts == 2
@@ -197,15 +209,9 @@ def test_a_slow_snapshot_rebuild_keeps_answering_from_the_previous_one(
     import time
 
     import rag.retrieval
-    from ingest.pipeline import run_ingest
-    from rag.assistant import Assistant
 
-    posts = tmp_path / "posts"
-    posts.mkdir()
-    shutil.copy(fixture_posts_dir / "chicago-2023-wasm.md", posts)
-    settings = settings_factory(tmp_path / "home", llm_backend="extractive")
-    run_ingest(paths=[posts], settings=settings)
-    qa = Assistant(settings)
+    index = OnePostIndex(tmp_path, settings_factory, fixture_posts_dir)
+    qa = index.qa
     first = qa.retriever.snapshot()
 
     release = threading.Event()
@@ -217,8 +223,7 @@ def test_a_slow_snapshot_rebuild_keeps_answering_from_the_previous_one(
 
     monkeypatch.setattr(rag.retrieval, "SNAPSHOT_REFRESH_WAIT_S", 0.2)
     monkeypatch.setattr(qa.retriever, "_load", slow_load)
-    shutil.copy(fixture_posts_dir / "shanghai-2019-community.md", posts)
-    run_ingest(paths=[posts], settings=settings)
+    index.add("shanghai-2019-community")
 
     started = time.monotonic()
     assert qa.retriever.snapshot() is first  # the rebuild is still loading: the previous snapshot serves
