@@ -9,7 +9,9 @@ Measures, in one process against a fresh embedded store in a temporary directory
 * the embedding stage's throughput as a ratio to one bare ``SentenceTransformer.encode`` over the very
   same texts, right after, with the same model object and batch size (the physical limit here);
 * a no-op re-ingest in the same process, and a no-op ``python -m ingest`` in a fresh process (which
-  also pays for importing chromadb and, today, loading the model when the collection is opened).
+  also pays for importing chromadb and, today, loading the model when the collection is opened);
+* an incremental re-ingest after one post was edited, one added and one deleted (the run works on a
+  copy of the corpus in the temporary directory, so the changes never touch ``--corpus``).
 
 ``--embedding-text-check`` also compares dense retrieval over the gold questions (eval/gold.jsonl)
 with chunk vectors of the stored text alone vs. the heading path + text the pipeline embeds.
@@ -107,9 +109,33 @@ def run_benchmark(corpus: Path, home: Path, embedding_text_check: bool) -> dict:
         figures["embedding_text_check"] = check_embedding_text(get_collection(settings), embedder)
 
     figures["noop_fresh_process"] = _fresh_process_noop(corpus, home)
+    figures["incremental"] = _incremental(corpus, settings)
     figures["load_average_after"] = _load_average()
     figures["targets"] = TARGETS
     return figures
+
+
+def _incremental(corpus: Path, settings) -> dict:
+    """Edit one post, add one, delete one, and re-ingest: only those three should cost anything."""
+    from ingest.pipeline import run_ingest
+
+    posts = sorted(corpus.glob("*.md"))
+    edited, template, deleted = posts[0], posts[1], posts[2]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\nAn edit: one more closing paragraph.\n")
+    (corpus / "zz-bench-added-post.md").write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+    deleted.unlink()
+    run = run_ingest(paths=[corpus], settings=settings)
+    assert (run.added, run.updated, run.deleted) == (1, 1, 1), run.to_dict()
+    return {
+        "seconds": run.seconds["total"],
+        "added": run.added,
+        "updated": run.updated,
+        "deleted": run.deleted,
+        "unchanged": run.unchanged,
+        "chunks_written": run.chunks_written,
+        "chunks_deleted": run.chunks_deleted,
+        "stages": run.seconds,
+    }
 
 
 def _fresh_process_noop(corpus: Path, home: Path) -> dict:
@@ -214,6 +240,10 @@ def print_report(figures: dict) -> None:
     else:
         print(f"no-op, fresh process:    {fresh['wall_seconds']:.1f} s wall for `python -m ingest` "
               f"(run_ingest {fresh['run_ingest_seconds']:.2f} s; store open {fresh['stages'].get('store', 0):.2f} s)")  # fmt: skip
+    inc = figures["incremental"]
+    print(f"incremental re-ingest:   {inc['seconds']:.2f} s for {inc['added']} added, {inc['updated']} edited, "
+          f"{inc['deleted']} deleted post ({inc['chunks_written']} chunks written, {inc['chunks_deleted']} "
+          f"deleted; {inc['unchanged']} posts unchanged)")  # fmt: skip
     check = figures.get("embedding_text_check")
     if check:
         print(f"embedding text check over {check['questions']} gold questions (dense only):")
@@ -237,7 +267,12 @@ def main() -> int:
     if not args.corpus.is_dir():
         parser.error(f"corpus directory not found: {args.corpus}")
     with tempfile.TemporaryDirectory(prefix="kqa-bench-ingest-") as home:
-        figures = run_benchmark(args.corpus, Path(home), args.embedding_text_check)
+        import shutil
+
+        corpus = Path(home) / "posts"  # a copy: the incremental step edits it
+        shutil.copytree(args.corpus, corpus)
+        figures = run_benchmark(corpus, Path(home) / "store", args.embedding_text_check)
+        figures["corpus"] = str(args.corpus)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
