@@ -2,7 +2,7 @@
 
 A gold file holds one JSON object a line with exactly these keys::
 
-    {"id", "question", "type": "fact"|"why"|"multi"|"unanswerable", "answer",
+    {"id", "question", "type": "fact"|"list"|"why"|"multi"|"unanswerable", "answer",
      "key_facts": [[alternatives...], ...], "sources": [slugs], "evidence": [verbatim quotes]}
 
 The schema is strict because every metric leans on it: recall needs gold sources, key-fact recall needs
@@ -24,7 +24,7 @@ from typing import Any, Literal, TextIO, cast, get_args
 
 from eval.metrics import key_fact_hits
 
-QuestionType = Literal["fact", "why", "multi", "unanswerable"]
+QuestionType = Literal["fact", "list", "why", "multi", "unanswerable"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 GOLD_KEYS: tuple[str, ...] = ("id", "question", "type", "answer", "key_facts", "sources", "evidence")
 

@@ -308,7 +308,7 @@ def test_another_gold_file_in_the_same_format_validates(tmp_path, corpus):
     )
     path = write_gold(tmp_path, why, name="subset.jsonl")
     assert validate_gold(path, corpus) == []
-    assert type_counts(load_gold(path)) == {"fact": 0, "why": 1, "multi": 0, "unanswerable": 0}
+    assert type_counts(load_gold(path)) == {"fact": 0, "list": 0, "why": 1, "multi": 0, "unanswerable": 0}
 
 
 # --- the validate command -----------------------------------------------------------------------------------
