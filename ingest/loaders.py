@@ -1,8 +1,9 @@
 """Files -> clean source text + post metadata.
 
 Each supported file becomes one :class:`Document` whose ``source_text`` is what chunk offsets index:
-the decoded file for Markdown and plain text (front matter included, so offsets match the file), and
-the Markdown rendering of the page for HTML (the raw tags are not text anyone would quote).
+the front matter as written, then the body as a reader sees it (:mod:`ingest.cleaning`: no link
+targets, emphasis markers, footnote markers, HTML tags or entities, emoji shortcodes); for HTML, the
+Markdown rendering of the page, cleaned the same way. Quotes are slices of this text.
 
 Anything that cannot be read as a post raises :class:`LoadError` with a reason a person can act on;
 the pipeline reports it and moves on to the next file.
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ingest.chunking import Heading, find_headings
+from ingest.cleaning import clean_markdown, clean_text
 from rag.events import EventInfo, format_event, parse_event
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -301,11 +303,12 @@ def load_document(path: Path, data: bytes) -> Document:
             raise LoadError(
                 "HTML nested too deeply to convert (thousands of unclosed tags); fix or simplify the page"
             ) from None
-        body_start = 0
+        source_text, body_start = clean_markdown(source_text), 0
     else:
         kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
-        source_text = text
         fields, body_start = split_front_matter(text)
+        clean = clean_markdown if kind == "markdown" else clean_text
+        source_text = text[:body_start] + clean(text[body_start:])
     body = source_text[body_start:]
     if not body.strip():
         raise LoadError("empty file: no text after the front matter" if body_start else "empty file: no text")

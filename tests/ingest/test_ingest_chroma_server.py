@@ -8,6 +8,7 @@ import pytest
 
 from ingest.pipeline import run_ingest
 from rag.schema import UPDATED_AT_KEY
+from tests.support.posts import source_text
 
 pytestmark = pytest.mark.server
 
@@ -34,7 +35,7 @@ def test_ingest_into_chroma_server_is_incremental_and_prunes(
     assert len(stored["ids"]) == first.chunks_written
     assert {m["doc_id"] for m in stored["metadatas"]} == {p.stem for p in corpus.glob("*.md")}
     for document, metadata in zip(stored["documents"], stored["metadatas"], strict=True):
-        source = (corpus / f"{metadata['doc_id']}.md").read_text(encoding="utf-8")
+        source = source_text(corpus / f"{metadata['doc_id']}.md")
         assert document == source[metadata["start"] : metadata["end"]]
     updated_at = raw.metadata[UPDATED_AT_KEY]
 

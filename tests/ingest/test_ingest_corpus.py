@@ -8,6 +8,7 @@ from ingest.pipeline import run_ingest
 from rag.components.store import get_collection
 from rag.components.tokens import count_tokens
 from rag.events import parse_event
+from tests.support.posts import source_text
 
 
 def test_every_post_is_stored_with_exact_chunks_and_event_metadata(corpus_settings, shared_corpus_dir):
@@ -17,7 +18,7 @@ def test_every_post_is_stored_with_exact_chunks_and_event_metadata(corpus_settin
     posts: dict[str, list[dict]] = defaultdict(list)
     for document, meta in zip(got["documents"], got["metadatas"], strict=True):
         posts[meta["doc_id"]].append(meta)
-        source = files[meta["doc_id"]].read_text(encoding="utf-8")
+        source = source_text(files[meta["doc_id"]])
         assert document == source[meta["start"] : meta["end"]]
         assert count_tokens(document) <= corpus_settings.chunk_tokens
     assert posts.keys() == files.keys()

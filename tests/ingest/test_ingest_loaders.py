@@ -108,7 +108,7 @@ def test_html_becomes_clean_markdown_with_headings_and_meta(tmp_path):
         and "(c) 2023" not in text
     )
     assert "# KubeCon Chicago 2023 recap" in text
-    assert "Platform **engineering** everywhere & more." in text
+    assert "Platform engineering everywhere & more." in text
     assert "## Keynotes" in text and "- OpenTelemetry" in text
     assert [h.text for h in doc.headings] == ["KubeCon Chicago 2023 recap", "Keynotes"]
     assert doc.title == "Site | KubeCon Chicago recap"

@@ -16,6 +16,7 @@ from ingest.pipeline import IngestUsageError, embedding_text, run_ingest
 from rag.components.store import get_collection, get_embedder_for
 from rag.events import parse_event
 from rag.schema import UPDATED_AT_KEY, make_chunk_id
+from tests.support.posts import source_text
 
 SCHEMA_FIELDS = {
     "doc_id", "title", "event", "year", "city", "region", "date", "author", "url", "path", "section",
@@ -110,7 +111,7 @@ def test_records_follow_the_schema(corpus, settings, embed_calls):
     by_post: dict[str, list] = {}
     for record_id, (document, meta, vector) in records.items():
         assert set(meta) == SCHEMA_FIELDS
-        source = (corpus / f"{meta['doc_id']}.md").read_text(encoding="utf-8")
+        source = source_text(corpus / f"{meta['doc_id']}.md")
         assert document == source[meta["start"] : meta["end"]]
         assert record_id == make_chunk_id(meta["doc_id"], meta["chunk_index"], meta["content_hash"])
         assert meta["path"] == str((corpus / f"{meta['doc_id']}.md").resolve())
