@@ -18,6 +18,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ingest.chunking import CHUNKER_VERSION, chunk_source
+from ingest.cleaning import CLEANER_VERSION
 from ingest.loaders import Document, FoundFile, LoadError, discover, load_document, read_bytes
 from rag.errors import KQAError
 from rag.schema import UPDATED_AT_KEY, make_chunk_id
@@ -134,6 +137,7 @@ def pipeline_fingerprint(settings: Settings) -> str:
     parts = {
         "pipeline": PIPELINE_VERSION,
         "chunker": CHUNKER_VERSION,
+        "cleaner": CLEANER_VERSION,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "embedding_model": _model_version(settings.embedding_model),
@@ -480,6 +484,20 @@ def run_ingest(
     return summary
 
 
+FAULT_ENV = "KQA_FAULT_KILL_AT"  # "group-written:N": SIGKILL this process after the N-th group is written
+
+
+def _fault_point(name: str, _counts: dict[str, int] = {}) -> None:  # noqa: B006 - per-process counter
+    """Fault injection for the kill tests: a known point to die at, instead of a moment read off a
+    progress bar. Off unless ``KQA_FAULT_KILL_AT=<name>:<n>`` is set (tests only)."""
+    wanted = os.environ.get(FAULT_ENV, "")
+    if not wanted.startswith(f"{name}:"):
+        return
+    _counts[name] = _counts.get(name, 0) + 1
+    if _counts[name] >= int(wanted.split(":", 1)[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _write_posts(
     collection,
     batch_limit: int,
@@ -530,6 +548,7 @@ def _write_posts(
             if progress:
                 progress(done, total, item.document.doc_id)
         group.clear()
+        _fault_point("group-written")
 
     for item, post in posts:
         if post is None:
