@@ -7,9 +7,8 @@ It uses the same MiniLM embeddings and the same LLM as our assistant (``get_chat
 the comparison isolates what our pipeline adds: hybrid event-aware retrieval, evidence packing and
 citation verification.
 
-With ``llm_backend="extractive"`` there is no LLM; the baseline then reads its four chunks with the same
-extractive backend our assistant uses (``rag.extractive.extractive_answer``): every sentence of the four
-chunks, ranked by MiniLM similarity to the question, each chunk numbered [1..4]. No packing budget, no
+With ``llm_backend="extractive"`` there is no LLM; the baseline then quotes the three sentences of its
+four chunks most similar to the question (MiniLM), each chunk numbered [1..4]. No evidence selection, no
 verification, no abstention: that is what the tutorial chain lacks.
 """
 
@@ -38,6 +37,7 @@ TOP_K = 4
 RANK_DEPTH = 40  # chunks searched to rank posts for recall@10 (the answer still sees the top 4 only)
 ADD_BATCH = 256
 INDEX_VERSION = "1"
+EXTRACTIVE_SENTENCES = 3
 
 # The tutorial's prompt (LangChain hub "rlm/rag-prompt"), plus the request for numbered sources.
 STUFF_PROMPT = """You are an assistant for question-answering tasks. Use the following pieces of retrieved \
@@ -201,30 +201,19 @@ class TutorialRAG:
         )
 
     def _extractive_reader(self, question: str, chunks: list[Document]) -> str:
-        """Our extractive backend over the four stuffed chunks (each chunk is one numbered source)."""
-        from rag.extractive import extractive_answer
-        from rag.packing import Evidence, EvidenceSentence, PackedPost, chunk_sentences
-        from rag.types import Chunk
+        """Without an LLM the tutorial chain has no reader: quote the ``EXTRACTIVE_SENTENCES`` sentences of
+        its four chunks most similar to the question (MiniLM), each cited by its chunk's number."""
+        from rag.text import split_sentences
 
-        posts: list[PackedPost] = []
-        for n, doc in enumerate(chunks, start=1):
-            start = int(doc.metadata.get("start_index", 0))
-            chunk = Chunk(
-                chunk_id=f"{doc.metadata['slug']}::{start}",
-                doc_id=f"{n}:{doc.metadata['slug']}",  # one source per chunk, as the stuff prompt numbers them
-                text=doc.page_content,
-                start=start,
-                end=start + len(doc.page_content),
-            )
-            posts.append(PackedPost(n, chunk, chunk_sentences(chunk)))
-        sentences = [s for post in posts for s in post.sentences]
+        sentences = [
+            (n, " ".join(s.text.split()))
+            for n, doc in enumerate(chunks, start=1)
+            for s in split_sentences(doc.page_content)
+            if len(s.text.split()) >= 4
+        ]
         if not sentences:
             return ""
-        vectors = self.embeddings.embedder.embed([s.text for s in sentences])
-        query = self.embeddings.embedder.embed_query(question)
-        similarity = vectors @ query
-        ranked = [
-            EvidenceSentence(s.chunk, s.text, s.start, s.end, float(sim), float(sim))
-            for s, sim in sorted(zip(sentences, similarity, strict=True), key=lambda p: -p[1])
-        ]
-        return extractive_answer(Evidence(posts, 0, ranked))
+        vectors = self.embeddings.embedder.embed([text for _, text in sentences])
+        similarity = vectors @ self.embeddings.embedder.embed_query(question)
+        best = sorted(range(len(sentences)), key=lambda i: -similarity[i])[:EXTRACTIVE_SENTENCES]
+        return " ".join(f"{sentences[i][1]} [{sentences[i][0]}]" for i in best)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from glob import escape as glob_escape
 from pathlib import Path
 
-from eval.gold import article_body, article_context
+from eval.gold import article_context
 from eval.grounding import (
     DEFAULT_LABELS,
     DEFAULT_THRESHOLDS,
@@ -351,14 +351,19 @@ class PostTexts:
         self._contexts: dict[str, str] = {}
 
     def __call__(self, source_id: str) -> str | None:
+        """The post's body as ingest read it (clean of markup: the text citation quotes are slices of)."""
+        from ingest.loaders import LoadError, load_document
+
         if source_id not in self._texts:
             matches = sorted(self.corpus_dir.glob(f"{glob_escape(source_id)}.*"))
             try:
-                text = matches[0].read_text(encoding="utf-8") if matches else None
-            except (OSError, UnicodeDecodeError):
-                text = None
-            self._texts[source_id] = article_body(text) if text is not None else None
-            self._contexts[source_id] = article_context(text) if text is not None else ""
+                data = matches[0].read_bytes() if matches else None
+                document = load_document(matches[0], data) if data is not None else None
+            except (OSError, LoadError):
+                data = document = None
+            self._texts[source_id] = document.source_text[document.body_start :] if document else None
+            raw = data.decode("utf-8", "replace") if data is not None else ""
+            self._contexts[source_id] = article_context(raw) if raw else ""
         return self._texts[source_id]
 
     def context(self, source_id: str) -> str:
@@ -439,6 +444,8 @@ class RunConfig:
     labels: Path | None = DEFAULT_LABELS
     progress: bool = True
     write: bool = True
+    split: str = "all"  # tune | test | all (see eval/split.py)
+    human_labels: Path | None = None  # answers read against the posts (see eval/labels.py)
 
 
 def select_items(items: Sequence[GoldItem], ids: Sequence[str] | None, limit: int | None) -> list[GoldItem]:
@@ -523,7 +530,10 @@ def run_eval(config: RunConfig, log: Callable[[str], None] = print) -> dict:
 
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
-    items = select_items([GoldItem.coerce(i) for i in load_gold(config.gold)], config.ids, config.limit)
+    from eval.split import select_split
+
+    gold = select_split(load_gold(config.gold), config.gold, config.split)
+    items = select_items([GoldItem.coerce(i) for i in gold], config.ids, config.limit)
     if not items:
         raise ValueError(f"{config.gold} selects no gold items")
     if not config.corpus.is_dir():
@@ -569,6 +579,14 @@ def run_eval(config: RunConfig, log: Callable[[str], None] = print) -> dict:
                 record["metrics"]["judge_correct"] = judge.correct(item, record)
 
     systems = {name: system_summary(recs, items) for name, recs in records.items()}
+    human = None
+    if config.human_labels is not None and not config.retrieval_only:
+        from eval.labels import load_labels as load_human_labels
+        from eval.labels import summarize
+
+        answers = {i.id: o.answer for i, o in zip(items, outputs["kqa"], strict=True)}
+        human = summarize(load_human_labels(config.human_labels), items, answers).to_dict()
+        human["labels"] = _display_path(config.human_labels)
     targets, ratios = check_targets(systems) if not config.retrieval_only else ([], {})
     if config.retrieval_only and "baseline" in systems:
         ratios = {
@@ -582,6 +600,7 @@ def run_eval(config: RunConfig, log: Callable[[str], None] = print) -> dict:
             "duration_s": None,
             "mode": "retrieval-only" if config.retrieval_only else "full",
             "gold": _display_path(config.gold),
+            "split": config.split,
             "n_items": len(items),
             "types": dict(Counter(i.type for i in items)),
             "corpus": _display_path(config.corpus),
@@ -607,6 +626,7 @@ def run_eval(config: RunConfig, log: Callable[[str], None] = print) -> dict:
             "judge": config.judge,
         },
         "grounding_scorer": scorer_report(scorer, config.labels) if not config.retrieval_only else None,
+        "human_labels": human,
         "systems": systems,
         "targets": targets,
         "ratios": ratios,

@@ -1,22 +1,20 @@
 """The library API: ``Assistant.ask`` / ``Assistant.stream`` / ``Assistant.index_status``.
 
-One question goes through these steps (every front end and the eval harness use exactly this path):
+One question goes through six named steps, each in its own module (every front end and the eval harness
+use exactly this path):
 
-1. condense a follow-up with the conversation history into a standalone question (:mod:`rag.query`);
-2. find the events it names, restrict retrieval to them, or abstain when no post covers them;
-3. hybrid retrieval (:mod:`rag.retrieval`); abstain *without calling the LLM* when the best dense cosine
-   similarity is below ``settings.min_relevance``;
-4. pack the most relevant sentences into ``settings.context_tokens`` (:mod:`rag.packing`), numbered [n];
-5. answer: a LangChain chain ``answer_prompt() | chat model | StrOutputParser()`` streamed token by
-   token, or the extractive backend; any LLM failure or timeout falls back to the extractive answer and
-   ``Answer.fallback_reason`` says why (the text says so too);
-   Before the LLM is called, a question resting on a multi-word name that no retrieved post mentions
-   abstains (:func:`rag.verify.names_not_in`); an empty model answer ("", "[1]") counts as a failure;
-6. verify every sentence against the evidence it cites (:mod:`rag.verify`), re-point or drop citations,
-   put the posts' own words in place of loose paraphrases, remove unsupported sentences, abstain if
-   nothing supported remains (or a "how many" answer has no number);
-7. after a model answer that holds, add up to ``settings.answer_supporting_quotes`` of the posts' best
-   sentences it did not say (verified like the rest).
+1. **understand** (:mod:`rag.question`): condense a follow-up with the history, find the events it names,
+   classify the kind of answer wanted (a number, a reason, a list, a name, a date, a place);
+2. **retrieve** (:mod:`rag.retrieval`): hybrid dense + BM25 within those events;
+3. **evidence** (:mod:`rag.evidence`): a few numbered passages with their heading paths (and, for a list
+   question, the post's outline);
+4. **abstain early** (:mod:`rag.abstention`): nothing relevant, a name no retrieved post mentions, or no
+   passage that holds the kind of answer asked for: say so without calling the model;
+5. **answer** (:mod:`rag.answering`): the LLM streamed token by token, or the extractive backend; any LLM
+   failure or timeout falls back to the extractive answer and ``Answer.fallback_reason`` says why;
+6. **verify** (:mod:`rag.verify`) every sentence against one passage, then **abstain late**
+   (:mod:`rag.abstention`) when the verified sentences do not hold the answer; when the model refused
+   while a passage plainly holds the answer, the passage's words answer instead.
 
 ``stream`` yields ``status`` events, the raw ``token`` events as the model writes them, then one final
 ``answer`` event whose ``Answer.text`` is the *verified* text: front ends replace the streamed text
@@ -28,18 +26,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from rag import abstention
+from rag.answering import extractive_answer, generate, translate
+from rag.components import llm
+from rag.components.store import get_embedder_for
+from rag.components.tokens import count_tokens
 from rag.errors import EmptyIndexError, InvalidQuestionError, LLMEmptyAnswerError
+from rag.events import parse_event
+from rag.evidence import Evidence, SentenceEmbeddingCache, build_evidence, score_sentences
+from rag.prompts import answer_prompt
+from rag.question import Question, understand
+from rag.retrieval import HybridRetriever, RetrievalResult
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, StreamEvent
+from rag.verify import Verification, Verifier, cited_numbers, has_claim
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
-SENTENCE_RELEVANCE_MARGIN = 0.05  # see _run: a single sentence needs min_relevance + this
+SENTENCE_RELEVANCE_MARGIN = 0.05  # see _relevant: a single sentence needs min_relevance + this
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,6 @@ class Assistant:
     """
 
     def __init__(self, settings: Settings | None = None):
-        from rag.packing import SentenceEmbeddingCache
-        from rag.retrieval import HybridRetriever
-
         self.settings = settings or get_settings()
         self.retriever = HybridRetriever(self.settings)
         self._sentence_cache = SentenceEmbeddingCache()
@@ -108,10 +114,9 @@ class Assistant:
         year: int | None = None,
         *,
         mode: str = "hybrid",
-    ):
-        """Only steps 1-3: the :class:`~rag.retrieval.RetrievalResult` for a question (eval, benchmarks)."""
-        _, _, retrieval = self._retrieve(question, history, event, year, mode=mode)
-        return retrieval
+    ) -> RetrievalResult:
+        """Only steps 1-2: the :class:`~rag.retrieval.RetrievalResult` for a question (eval, benchmarks)."""
+        return self._retrieve(self._understand(question, history, event, year), mode=mode)
 
     def rank_sources(
         self,
@@ -142,171 +147,234 @@ class Assistant:
         )
 
     # --- the pipeline ---------------------------------------------------------------------------
-    def _retrieve(self, question, history, event, year, *, mode: str = "hybrid"):
-        from rag.query import condense, detect_events, restrict_year, strip_event_mentions
-        from rag.text import content_terms
-
-        question = _validate(question, history, event, year)
-        history = _clean_history(history)
-        snapshot = self.retriever.snapshot()
-        reference_year = snapshot.reference_year
-        standalone = condense(question, history, reference_year)
-        events = detect_events(standalone, reference_year)
-        if event is not None and event.strip():
-            events = detect_events(event, reference_year)
-            if events.is_empty:
-                raise InvalidQuestionError(
-                    f"Unrecognised event {event!r}: name a city, region or year, e.g. 'KubeCon EU 2022', "
-                    "'Detroit' or 'Paris 2024'."
-                )
-        if year is not None:
-            events = restrict_year(events, year)
-        # Once the event restricts retrieval, its words ("KubeCon EU 2019") only blur the topic.
-        topic = strip_event_mentions(standalone, detect_events(standalone, reference_year))
-        topic = topic if content_terms(topic) else standalone
-        retrieval = self.retriever.retrieve(standalone, events, mode=mode, topic=topic, snapshot=snapshot)
-        return standalone, topic, retrieval
-
-    def _run(self, question, history, event, year) -> Iterator[StreamEvent]:
-        from rag.extractive import extractive_answer
-        from rag.packing import pack_evidence, score_sentences
-        from rag.text import answer_numbers, asks_for_quantity
-        from rag.verify import SUPPORTED, has_claim, names_not_in, strip_markers
-
+    def _run(self, asked, history, event, year) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         yield StreamEvent("status", "Searching the recaps…")
-        standalone, topic, retrieval = self._retrieve(question, history, event, year)
-        timings = {"retrieve": retrieval.timings.get("retrieve", 0.0)}
-        base = Answer(
-            question=question.strip(),
+        snapshot = self.retriever.snapshot()
+        question = self._understand(asked, history, event, year, snapshot)
+        retrieval = self._retrieve(question, snapshot=snapshot)
+        idf = snapshot.idf
+        answer = Answer(
+            question=question.asked,
             text="",
             sources=retrieval.sources(),
-            standalone_question=standalone,
+            standalone_question=question.standalone,
             backend=self.settings.llm_backend,
-            timings=timings,
+            timings={"retrieve": retrieval.timings.get("retrieve", 0.0)},
         )
-        if not retrieval.chunks:
-            yield self._final(self._abstain(base, retrieval), started)
+        evidence = self._evidence(question, retrieval, answer.timings) if retrieval.chunks else None
+        reason = self._abstain_early(question, retrieval, evidence)
+        if reason is not None:
+            yield self._final(self._abstain(answer, retrieval, reason), started)
             return
-
+        answer.prompt_tokens = self._prompt_tokens(evidence, question.standalone)
+        text = yield from self._answer(question, evidence, answer, idf)
         t = time.perf_counter()
-        topic_embedding = (
-            retrieval.query_embedding if topic == standalone else self._embedder.embed_query(topic)
-        )
-        ranked = score_sentences(
-            retrieval.chunks, topic, topic_embedding, self._embedder, self._sentence_cache, retrieval.snapshot
-        )
-        timings["pack"] = time.perf_counter() - t
-        # Relevance: the best chunk, or the best single sentence (a short specific question can match one
-        # sentence of a chunk well and the chunk as a whole poorly); a sentence must clear a slightly
-        # higher bar, since one short line matches by chance more easily than 200 tokens do ("best pizza
-        # recipe" meets "Lunch time: Tacos" at 0.36). Below the threshold: abstain, no LLM call.
-        # A name the embedding model doesn't know ("Backstage" scores 0.37) still counts when every
-        # content word of the question is in one of the top chunks.
-        best_sentence = max((s.similarity for s in ranked), default=0.0) - SENTENCE_RELEVANCE_MARGIN
-        relevance = max(retrieval.best_similarity, best_sentence)
-        if relevance < self.settings.min_relevance and not _all_terms_found(topic, retrieval.chunks[:3]):
-            yield self._final(self._abstain(base, retrieval), started)
+        verification = self._verify(text, evidence, question)
+        verification, reason = self._abstain_late(question, evidence, verification, answer, idf)
+        answer.timings["verify"] = time.perf_counter() - t
+        answer.removed_sentences = verification.removed
+        if reason is not None:
+            yield self._final(self._abstain(answer, retrieval, reason), started)
             return
-        evidence = pack_evidence(
-            ranked, self.settings, lambda sentences: self._sentence_cache.embed(self._embedder, sentences)
-        )
-        timings["pack"] = time.perf_counter() - t
-        if evidence.is_empty:
-            yield self._final(self._abstain(base, retrieval), started)
-            return
-        missing = names_not_in(topic, retrieval.chunks)
-        if missing:  # the question rests on a name no retrieved post mentions: nothing to ground an answer on
-            reason = f"None of the recaps I found mentions {_join(missing)}."
-            yield self._final(self._abstain(base, retrieval, reason), started)
-            return
-        base.prompt_tokens = self._prompt_tokens(evidence, standalone)
+        verification = self._in_english(verification, answer)
+        yield self._final(self._finish(answer, verification, retrieval), started)
 
-        text = ""
-        empty_answer = False
-        if self.settings.llm_backend == "extractive":
-            text = extractive_answer(evidence, standalone)
+    def _understand(self, asked, history, event, year, snapshot=None) -> Question:
+        asked = _validate(asked, history, event, year)
+        snapshot = snapshot if snapshot is not None else self.retriever.snapshot()
+        try:
+            return understand(asked, _clean_history(history), snapshot.reference_year, event, year)
+        except ValueError as exc:
+            raise InvalidQuestionError(str(exc)) from exc
+
+    def _retrieve(self, question: Question, *, mode: str = "hybrid", snapshot=None) -> RetrievalResult:
+        return self.retriever.retrieve(
+            question.standalone, question.events, mode=mode, topic=question.topic, snapshot=snapshot
+        )
+
+    def _evidence(self, question: Question, retrieval: RetrievalResult, timings: dict) -> Evidence:
+        t = time.perf_counter()
+        embedder = self._embedder
+        if question.topic == question.standalone:
+            topic_embedding = retrieval.query_embedding
         else:
-            yield StreamEvent("status", "Writing the answer…")
-            t = time.perf_counter()
-            pieces: list[str] = []
-            try:
-                for piece in self._generate(evidence, standalone):
-                    if not pieces:
-                        timings["first_token"] = time.perf_counter() - t
-                    pieces.append(piece)
-                    yield StreamEvent("token", piece)
-                text = "".join(pieces)
-                if not has_claim(text):  # "", "[1]": nothing to verify, and not an "I don't know" either
-                    raise LLMEmptyAnswerError("the language model returned no answer")
-            except Exception as exc:  # any LLM failure: answer from the recaps directly (see module doc)
-                log.warning(
-                    "LLM backend %s failed, falling back to extractive: %s", self.settings.llm_backend, exc
-                )
-                base.fallback_reason = _reason(exc)
-                empty_answer = isinstance(exc, LLMEmptyAnswerError)
-                if not empty_answer:
-                    yield StreamEvent("status", "The language model is unavailable; quoting the recaps instead…")
-                text = extractive_answer(evidence, standalone)
-            timings["generate"] = time.perf_counter() - t
+            topic_embedding = embedder.embed_query(question.topic)
+        ranked = score_sentences(
+            retrieval.chunks,
+            question.topic,
+            topic_embedding,
+            embedder,
+            self._sentence_cache,
+            retrieval.snapshot,
+            abstention.kind_test(question),
+        )
+        evidence = build_evidence(
+            ranked,
+            self.settings,
+            lambda sentences: self._sentence_cache.embed(embedder, sentences),
+            spread=question.spread,
+            outline_for=question.topic if question.kind == "list" else None,
+        )
+        timings["pack"] = time.perf_counter() - t
+        return evidence
 
+    def _abstain_early(self, question: Question, retrieval: RetrievalResult, evidence: Evidence | None):
+        """Why the recaps cannot answer, before any model is called (``None``: go on; "" : no reason given)."""
+        if evidence is None or evidence.is_empty or not self._relevant(question, retrieval, evidence):
+            return ""
+        snapshot = retrieval.snapshot
+        posts = [(snapshot.post_text(d).text, _post_context(snapshot, d)) for d in dict.fromkeys(
+            c.chunk.doc_id for c in retrieval.chunks)]  # fmt: skip
+        missing = abstention.names_not_in(question.topic, posts)
+        if missing:  # the question rests on a name no retrieved post mentions: nothing to ground an answer on
+            return f"None of the recaps I found mentions {_join(missing)}."
+        verdict = abstention.judge_passages(
+            question.kind, question.topic, question.standalone, evidence.passages, snapshot.idf, self.settings
+        )
+        return None if verdict.ok else verdict.reason
+
+    def _relevant(self, question: Question, retrieval: RetrievalResult, evidence: Evidence) -> bool:
+        """The best chunk, or the best single sentence, is similar enough to the question; or every term
+        of the question is in one of the top chunks.
+
+        A short specific question can match one sentence of a chunk well and the chunk as a whole poorly;
+        a sentence must clear a slightly higher bar, since one short line matches by chance more easily
+        than 200 tokens do ("best pizza recipe" meets "Lunch time: Tacos" at 0.36). A name the embedding
+        model does not know ("Backstage" scores 0.3) still counts when a top chunk has all the words.
+        """
+        best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - SENTENCE_RELEVANCE_MARGIN
+        if max(retrieval.best_similarity, best_sentence) >= self.settings.min_relevance:
+            return True
+        focus = abstention.focus_terms(question.topic)
+        return bool(focus) and any(
+            abstention.coverage(focus, [c.chunk.text, c.chunk.title, c.chunk.section], lambda _: 1.0) == 1.0
+            for c in retrieval.chunks[:3]
+        )
+
+    def _answer(self, question: Question, evidence: Evidence, answer: Answer, idf):
+        """The answer text (model or extractive), streaming ``token`` events; sets the fallback fields."""
+        if self.settings.llm_backend == "extractive":
+            return extractive_answer(evidence, question, idf, self.settings)
+        yield StreamEvent("status", "Writing the answer…")
         t = time.perf_counter()
-        verification = self._verifier.verify(text, evidence, standalone)
-        quotes = self.settings.answer_supporting_quotes
-        if not verification.abstained and quotes and "generate" in timings and not base.fallback_reason:
-            # The model's grounded answer, then the posts' own best sentences it did not already say: a
-            # small model answers in one sentence and leaves out facts the evidence holds. Never after an
-            # answer that does not hold: the quotes would look like one. For "how many" they must share a
-            # word with the question, or any count in the posts would pass for the one asked about.
-            said = [s.text for s in verification.sentences if s.status in SUPPORTED]
-            on_topic = topic if asks_for_quantity(standalone) else ""
-            extra = extractive_answer(evidence, standalone, exclude=said, limit=quotes, on_topic=on_topic)
-            if extra:
-                verification = self._verifier.verify(f"{text}\n\n{extra}", evidence, standalone)
-        timings["verify"] = time.perf_counter() - t
-        base.removed_sentences = verification.removed
-        if verification.abstained:
-            yield self._final(self._abstain(base, retrieval), started)
-            return
-        if asks_for_quantity(standalone) and not answer_numbers(strip_markers(verification.text), standalone):
-            # "How much did a ticket cost?" answered with "prices rose over time" is on topic, not an answer
-            reason = "The recaps I found don't give that number."
-            yield self._final(self._abstain(base, retrieval, reason), started)
-            return
-        base.text = verification.text
-        if base.fallback_reason:
-            base.backend = "extractive"
-            what = "gave no answer" if empty_answer else "was unavailable"
-            base.text += (
-                f"\n\n(The {self.settings.llm_backend} language model {what}, so this answer quotes "
-                "the recaps directly.)"
+        pieces: list[str] = []
+        try:
+            for piece in generate(llm.get_chat_model(self.settings), evidence, question.standalone):
+                if not pieces:
+                    answer.timings["first_token"] = time.perf_counter() - t
+                pieces.append(piece)
+                yield StreamEvent("token", piece)
+            text = "".join(pieces)
+            if not has_claim(text):  # "", "[1]": nothing to verify, and not an "I don't know" either
+                pointed = [n for n in cited_numbers(text) if evidence.passage(n) is not None]
+                if not pointed:
+                    raise LLMEmptyAnswerError("the language model returned no answer")
+                # A small model sometimes answers with the number of the passage alone ("[2]"): that
+                # passage's own best sentence is its answer.
+                text = extractive_answer(evidence, question, idf, self.settings, only=pointed)
+        except Exception as exc:  # any LLM failure: answer from the recaps directly (see module doc)
+            log.warning(
+                "LLM backend %s failed, falling back to extractive: %s", self.settings.llm_backend, exc
             )
+            answer.fallback_reason = _reason(exc)
+            if not isinstance(exc, LLMEmptyAnswerError):
+                yield StreamEvent("status", "The language model is unavailable; quoting the recaps instead…")
+            text = extractive_answer(evidence, question, idf, self.settings)
+        answer.timings["generate"] = time.perf_counter() - t
+        return text
+
+    def _verify(self, text: str, evidence: Evidence, question: Question) -> Verification:
+        return self._verifier.verify(text, evidence, question.standalone, abstention.kind_test(question))
+
+    def _judge(
+        self, question: Question, verification: Verification, idf, evidence: Evidence | None = None
+    ) -> abstention.Answerability:
+        return abstention.judge_answer(
+            question.kind,
+            question.topic,
+            question.standalone,
+            verification.windows,
+            idf,
+            self.settings,
+            [s.text for s in verification.supported],
+            evidence,
+        )
+
+    def _abstain_late(
+        self, question: Question, evidence: Evidence, verification: Verification, answer: Answer, idf
+    ) -> tuple[Verification, str | None]:
+        """The verified answer, or why it is no answer (see :mod:`rag.abstention`)."""
+        verdict = self._judge(question, verification, idf, evidence)
+        if verdict.ok and not verification.abstained:
+            return self._cover_posts(question, evidence, verification, idf), None
+        if (
+            self.settings.override_refusals
+            and self.settings.llm_backend != "extractive"
+            and not answer.fallback_reason
+        ):
+            # The model refused, or wrote what no passage holds, while a passage holds the answer.
+            early = abstention.judge_passages(
+                question.kind, question.topic, question.standalone, evidence.passages, idf, self.settings
+            )
+            if early.ok:
+                text = extractive_answer(evidence, question, idf, self.settings)
+                rescued = self._verify(text, evidence, question) if text else None
+                if (
+                    rescued is not None
+                    and not rescued.abstained
+                    and self._judge(question, rescued, idf, evidence).ok
+                ):
+                    return rescued, None
+        return verification, verdict.reason
+
+    def _cover_posts(
+        self, question: Question, evidence: Evidence, verification: Verification, idf
+    ) -> Verification:
+        """A question spread over posts ("How did attendance grow from 2023 to 2025?") answered from one
+        post only gets the best answering sentence of another post too, verified like the rest."""
+        cited = set(verification.cited_posts.values())
+        if not question.spread or len(cited) != 1 or len(evidence.doc_ids) < 2:
+            return verification
+        extra = extractive_answer(evidence, question, idf, self.settings, skip_posts=cited)
+        if not extra:
+            return verification
+        combined = self._verify(f"{verification.text}\n\n{extra}", evidence, question)
+        return (
+            combined
+            if not combined.abstained and len(set(combined.cited_posts.values())) > 1
+            else verification
+        )
+
+    def _in_english(self, verification: Verification, answer: Answer) -> Verification:
+        """Passage words quoted from a post in another language, translated by the model when it is up."""
+        if self.settings.llm_backend == "extractive" or answer.fallback_reason:
+            return verification
+        model = llm.get_chat_model(self.settings)
+        return self._verifier.in_english(verification, lambda text: translate(model, text))
+
+    def _finish(self, answer: Answer, verification: Verification, retrieval: RetrievalResult) -> Answer:
+        answer.text = verification.text
+        if answer.fallback_reason:
+            answer.backend = "extractive"
+            if "no answer" not in answer.fallback_reason:  # an empty model answer needs no apology
+                answer.text += (
+                    f"\n\n(The {self.settings.llm_backend} language model was unavailable, so this answer quotes "
+                    "the recaps directly.)"
+                )
         if retrieval.uncovered:
-            base.text += (
+            answer.text += (
                 f"\n\n(No recap in the index covers {_join(m.label() for m in retrieval.uncovered)}.)"
             )
-        base.citations = verification.citations
-        base.sources = _mark_cited(base.sources, verification.cited_posts)
-        yield self._final(base, started)
+        answer.citations = verification.citations
+        answer.sources = _mark_cited(answer.sources, verification.cited_posts)
+        return answer
 
-    def _generate(self, evidence, question: str) -> Iterator[str]:
-        from langchain_core.output_parsers import StrOutputParser
-
-        from rag.components.llm import get_chat_model
-        from rag.prompts import answer_prompt
-
-        model = get_chat_model(self.settings)
-        chain = answer_prompt() | model | StrOutputParser()
-        yield from chain.stream({"evidence": evidence.render(), "question": question})
-
-    def _prompt_tokens(self, evidence, question: str) -> int:
-        from rag.components.tokens import count_tokens
-        from rag.prompts import answer_prompt
-
+    def _prompt_tokens(self, evidence: Evidence, question: str) -> int:
         messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
         return sum(count_tokens(str(m.content)) + 4 for m in messages)  # +4: chat-template framing per turn
 
-    def _abstain(self, answer: Answer, retrieval, reason: str = "") -> Answer:
+    def _abstain(self, answer: Answer, retrieval: RetrievalResult, reason: str = "") -> Answer:
         """Say so (and why, when known), and point at the closest posts (or at the events the index covers)."""
         answer.abstained = True
         answer.citations = []
@@ -333,15 +401,18 @@ class Assistant:
 
     @property
     def _embedder(self):
-        from rag.components.store import get_embedder_for
-
         return get_embedder_for(self.settings)
 
     @property
-    def _verifier(self):
-        from rag.verify import Verifier
-
+    def _verifier(self) -> Verifier:
         return Verifier(self.settings, self._embedder)
+
+
+def _post_context(snapshot, doc_id: str) -> str:
+    """What a post is known by besides its text: title, event, author (from any of its chunks)."""
+    post = snapshot.posts.get(doc_id)
+    author = next((c.author for c in snapshot.chunks_of(doc_id)[:1]), "")
+    return f"{post.title} {post.event} {author}" if post else ""
 
 
 def _validate(question, history, event, year) -> str:
@@ -388,15 +459,6 @@ def _clean_history(history):
     ]
 
 
-def _all_terms_found(question: str, chunks) -> bool:
-    from rag.text import content_terms
-
-    terms = set(content_terms(question))
-    return bool(terms) and any(
-        terms <= set(content_terms(f"{c.chunk.title} {c.chunk.section} {c.chunk.text}")) for c in chunks
-    )
-
-
 def _reason(exc: BaseException) -> str:
     message = str(exc).strip() or type(exc).__name__
     return message if len(message) <= 300 else message[:297] + "..."
@@ -408,15 +470,11 @@ def _join(labels) -> str:
 
 
 def _event_sort_key(event: str) -> tuple:
-    from rag.events import parse_event
-
     info = parse_event(event)
     return (info.year or 0, event)
 
 
 def _mark_cited(sources: list[Source], cited_posts: dict[int, str]) -> list[Source]:
-    from dataclasses import replace
-
     numbers_by_post: dict[str, list[int]] = {}
     for n, doc_id in sorted(cited_posts.items()):
         numbers_by_post.setdefault(doc_id, []).append(n)

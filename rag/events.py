@@ -26,13 +26,40 @@ CITY_ALIASES: dict[str, str] = {
     "sf": "san francisco", "nola": "new orleans",
 }  # fmt: skip
 
-REGION_PATTERNS: list[tuple[str, str]] = [
-    (r"\b(?:europe|european|eu)\b", "EU"),
-    (r"\b(?:north america|na|us|usa)\b", "NA"),
-    (r"\b(?:china|chinese)\b", "China"),
-    (r"\b(?:india|indian)\b", "India"),
-    (r"\b(?:japan|japanese)\b", "Japan"),
-]
+
+@dataclass(frozen=True)
+class Region:
+    """One region and every word for it. ``names`` count anywhere (any case); ``upper`` only in capitals
+    ("NA", never "na"); ``metadata`` only in post metadata, where "US" names an event and not "us"."""
+
+    code: str
+    names: tuple[str, ...]
+    upper: tuple[str, ...] = ()
+    metadata: tuple[str, ...] = ()
+
+    def pattern(self, *, in_metadata: bool) -> re.Pattern:
+        """The regex for this region in a question (``in_metadata=False``) or in post metadata."""
+        words = list(self.names) + (list(self.metadata) if in_metadata else [])
+        alternatives = [rf"(?i:\b(?:{'|'.join(re.escape(w) for w in words)})\b)"]
+        if self.upper and not in_metadata:
+            alternatives.append(rf"\b(?:{'|'.join(re.escape(w) for w in self.upper)})\b")
+        return re.compile("|".join(alternatives))
+
+    @property
+    def aliases(self) -> str:
+        """Everything a post's event may be called in an answer ("EU Europe European")."""
+        return " ".join(dict.fromkeys([self.code, *self.names, *self.upper, *self.metadata]))
+
+
+# The one region vocabulary: event metadata (ingest), questions (rag.question) and answer verification.
+REGIONS: tuple[Region, ...] = (
+    Region("EU", ("europe", "european", "eu", "emea")),
+    Region("NA", ("north america", "north american"), upper=("NA",), metadata=("na", "us", "usa")),
+    Region("China", ("china", "chinese")),
+    Region("India", ("india", "indian")),
+    Region("Japan", ("japan", "japanese")),
+)
+REGION_BY_CODE: dict[str, Region] = {r.code: r for r in REGIONS}
 
 YEAR_RE = re.compile(r"\b(20[12]\d)\b")
 
@@ -82,13 +109,21 @@ def parse_event(text: str) -> EventInfo:
     virtual = "virtual" in lowered
     region = CITY_REGION.get(city, "")
     if not region:
-        for pattern, name in REGION_PATTERNS:
-            if re.search(pattern, lowered):
-                region = name
+        for candidate in REGIONS:
+            if candidate.pattern(in_metadata=True).search(lowered):
+                region = candidate.code
                 break
     if not region and virtual:
         region = "Virtual"
     return EventInfo(year=year, city=_canonical_city(city) if city else "", region=region, virtual=virtual)
+
+
+def event_aliases(event: str) -> str:
+    """Other names of a post's event ("EU Europe European Valencia 2022" for "... Europe 2022 (Valencia)"):
+    an answer may call the event what the question called it."""
+    info = parse_event(event)
+    region = REGION_BY_CODE.get(info.region)
+    return " ".join(p for p in (region.aliases if region else "", info.city, str(info.year or "")) if p)
 
 
 def format_event(info: EventInfo) -> str:

@@ -29,18 +29,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from rag.events import CITY_ALIASES, CITY_REGION
+from rag.events import CITY_ALIASES, CITY_REGION, REGIONS
 from rag.text import content_terms
 
-_REGION_WORDS: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"\b(?:europe|european|eu|emea)\b", re.I), "EU"),
-    (re.compile(r"\b(?:north america|north american)\b", re.I), "NA"),
-    (re.compile(r"\bNA\b"), "NA"),
-    (re.compile(r"\b(?:china|chinese)\b", re.I), "China"),
-    (re.compile(r"\b(?:india|indian)\b", re.I), "India"),
-    (re.compile(r"\b(?:japan|japanese)\b", re.I), "Japan"),
-]
+_REGION_WORDS: list[tuple[re.Pattern, str]] = [(r.pattern(in_metadata=False), r.code) for r in REGIONS]
 _YEAR_RE = re.compile(r"(?:(?<![\w.])(20[12]\d)|(?<![\d'])'(\d\d))(?![\w.])")
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "a": 1}
 _RELATIVE_RE = re.compile(
@@ -49,7 +43,9 @@ _RELATIVE_RE = re.compile(
     r"(?P<latest>latest|most recent|newest)\b)",
     re.I,
 )
-_VIRTUAL_RE = re.compile(r"\b(?:virtual|online)\b", re.I)
+_VIRTUAL_RE = re.compile(
+    r"\bvirtual\b|\bonline (?:edition|event|conference|kubecon)\b", re.I
+)  # not "followed online"
 _NEAR_CHARS = 24  # a year this close to a city/region (either side) belongs to it
 
 
@@ -307,6 +303,8 @@ _SHELL_WORDS = re.compile(
     re.I,
 )
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.I)
+# "And WebAssembly?" / "Also security?": a new topic in a few words, asked the way the last question was.
+_AND_TOPIC = re.compile(r"^\s*(?:and|also|but)\s+(?P<rest>(?:[\w'’.+#-]+\s*){1,4}?)\s*[?.!]*\s*$", re.I)
 _RELATIVE_PHRASE = re.compile(r"\b(?:this|that|last|next) (?:year|edition|event|kubecon)\b", re.I)
 
 
@@ -356,7 +354,7 @@ def condense(question: str, history: Sequence[dict] | None, reference_year: int 
             return f"{anchor.rstrip(' ?.!')} at {new_event}?"
         return _replace_spans(anchor, anchor_events.spans, new_event)
 
-    what_about = _WHAT_ABOUT.match(question)
+    what_about = _WHAT_ABOUT.match(question) or _AND_TOPIC.match(question)
     event_text = " and ".join(m.text for m in anchor_events.mentions)
     if what_about:  # "What about security?" -> the new topic, at the previous event
         rest = what_about.group("rest").rstrip(" ?.!")
@@ -382,3 +380,132 @@ def _replace_spans(text: str, spans: Iterable[tuple[int, int]], replacement: str
     for start, end in reversed(spans):
         out = out[:start] + (replacement if start == first_start else "") + out[end:]
     return re.sub(r"\s+(?:and|or|vs\.?)\s*(?=[?.!]|$)", "", re.sub(r"\s+", " ", out)).strip()
+
+
+# --- what kind of answer the question wants ------------------------------------------------------
+
+QuestionKind = Literal["count", "why", "list", "who", "when", "where", "general"]
+
+_KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern], ...] = (
+    (
+        "count",
+        re.compile(
+            r"\b(?:how (?:many|much|large|big|long|often)|what (?:percentage|share|number|fraction|proportion)|"
+            r"(?:the )?number of)\b",
+            re.I,
+        ),
+    ),
+    (
+        "why",
+        re.compile(
+            r"^\W*(?:and |so |but )?(?:why\b|how come\b)|\bwhy\b|\bwhat (?:made|makes|was the reason|is the reason|"
+            r"were the reasons|are the reasons|motivated|drove)\b|\bfor what reason\b|\breasons? (?:for|why|behind)\b",
+            re.I,
+        ),
+    ),
+    (
+        "list",
+        re.compile(
+            r"\b(?:what|which|name|list)\b[^?]{0,40}?\b(?:(?:main|key|big|biggest|top|major|two|three|four|five|six|"
+            r"seven|several|other|different|\d+)\s+)*(?:takeaways|trends|highlights|themes|topics|lessons|points|"
+            r"things|announcements|talks|sessions|projects|tools|sections|areas|ideas|predictions|requirements|"
+            r"roles|recommendations|tips|learnings|observations|features|steps|reasons|challenges|goals|"
+            r"questions|categories|tracks|parts|days)\b|\blist (?:of |the |all )|\bwhat (?:else|other)\b",
+            re.I,
+        ),
+    ),
+    (
+        "who",
+        re.compile(
+            r"^\W*(?:and |so |but )?(?:who|whom|whose)\b|\bwho (?:was|were|is|are|gave|won|presented|spoke|"
+            r"chaired|hosted|opened|ran|led|organi[sz]ed|played|performed|received)\b|\b(?:which|what) "
+            r"(?:person|people|speakers?|compan(?:y|ies)|teams?|bands?|musicians?|artists?|dj|organi[sz]ations?|"
+            r"vendors?|maintainers?|authors?|keynote speakers?|hosts?|chairs?|winners?|sponsors?)\b",
+            re.I,
+        ),
+    ),
+    (
+        "when",
+        re.compile(
+            r"^\W*(?:and |so |but )?when\b|\bwhat (?:date|day|time|year|month)\b|\bon which (?:day|date)\b",
+            re.I,
+        ),
+    ),
+    (
+        "where",
+        re.compile(
+            r"^\W*(?:and |so |but )?where\b|\b(?:which|what) (?:city|venue|location|place|country|hotel|room|"
+            r"building|hall|restaurant)\b",
+            re.I,
+        ),
+    ),
+)
+_SPREAD_RE = re.compile(
+    r"\b(?:compare[ds]?|comparison|differ(?:ed|ence|ences|ent)?|versus|vs\.?|both|each of|between\b[^?]+\band\b|"
+    r"from\b[^?]+\b(?:to|through)\b[^?]+\b(?:20[12]\d|europe|eu|na|north america)|grow|grew|change[ds]?|"
+    r"evolve[ds]?)\b",
+    re.I,
+)
+
+
+def question_kind(question: str) -> QuestionKind:
+    """What kind of answer the question wants: a number, a reason, a list, a person or company, a date, a
+    place, or anything else ("general"). The first kind whose pattern matches wins, in that order."""
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(question):
+            return kind
+    return "general"
+
+
+def spans_posts(question: str, events: EventQuery) -> bool:
+    """Is the answer spread over several posts: two events named, or "compare", "both", "how did … grow"?"""
+    return len(events.mentions) >= 2 or bool(_SPREAD_RE.search(question))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the pipeline understands it (see :func:`understand`)."""
+
+    asked: str  # as the user wrote it
+    standalone: str  # condensed with the conversation history
+    topic: str  # the standalone question without its event words (what it is *about*)
+    events: EventQuery  # the events it (or the ``event``/``year`` arguments) restricts retrieval to
+    kind: QuestionKind
+    spread: bool  # the answer is spread over several posts (two events, "compare", "both", …)
+
+
+def understand(
+    question: str,
+    history: Sequence[dict] | None,
+    reference_year: int | None,
+    event: str | None = None,
+    year: int | None = None,
+) -> Question:
+    """Condense a follow-up, find the events (from the question, or the ``event``/``year`` arguments),
+    strip them from the topic, and classify the kind of answer wanted.
+
+    Raises ``ValueError`` for an ``event`` argument that names no event.
+    """
+    standalone = condense(question, history, reference_year)
+    own_events = detect_events(standalone, reference_year)
+    events = own_events
+    if event is not None and event.strip():
+        events = detect_events(event, reference_year)
+        if events.is_empty:
+            raise ValueError(
+                f"Unrecognised event {event!r}: name a city, region or year, e.g. 'KubeCon EU 2022', "
+                "'Detroit' or 'Paris 2024'."
+            )
+    if year is not None:
+        events = restrict_year(events, year)
+    # Once the event restricts retrieval, its words ("KubeCon EU 2019") only blur the topic.
+    topic = strip_event_mentions(standalone, own_events)
+    topic = topic if content_terms(topic) else standalone
+    return Question(
+        asked=question,
+        standalone=standalone,
+        topic=topic,
+        events=events,
+        kind=question_kind(standalone.split(" (about:")[0]),  # a follow-up's own words, not its anchor's
+        spread=spans_posts(standalone, events),
+    )

@@ -7,7 +7,7 @@
 * Fusion: reciprocal rank fusion (``sum 1 / (rrf_k + rank)``), which needs no score calibration
   between the two; then at most ``max_chunks_per_post`` chunks per post, so one long post cannot fill
   the context and the answer can draw on several posts.
-* Events: mentions found by :mod:`rag.query` restrict both retrievers to the posts of that event (the
+* Events: mentions found by :mod:`rag.question` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
   ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
   search is exact, over the snapshot's vectors of the allowed chunks: a Chroma ``where`` filter on
@@ -23,6 +23,7 @@ questions are answered from the previous snapshot (see :meth:`HybridRetriever.sn
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.errors import EmptyIndexError, StoreUnavailableError
-from rag.query import EventMention, EventQuery, soften_relative_years
+from rag.question import EventMention, EventQuery, soften_relative_years
 from rag.schema import UPDATED_AT_KEY, chunk_from_record
 from rag.settings import Settings
 from rag.text import content_terms
@@ -113,7 +114,9 @@ class PostText:
 
     Sentences are split on the whole post, so one that straddles a chunk boundary stays whole.
     ``text[i - base]`` is character ``i`` of the post's source text; gaps between chunks (text that
-    ingest did not index, such as front matter) read as newlines, so no sentence spans them.
+    ingest did not index, such as front matter) read as newlines, so no sentence spans them. Lines inside
+    fenced code blocks are not sentences. Headings keep their level, so every sentence knows the
+    heading path it sits under (:meth:`heading_path`).
     """
 
     def __init__(self, chunks: list[Chunk]):
@@ -125,20 +128,71 @@ class PostText:
             if len(chunk.text) == chunk.end - chunk.start:
                 buffer[chunk.start - self.base : chunk.end - self.base] = chunk.text
         self.text = "".join(buffer)
+        self.title = ordered[0].title if ordered else ""
         self._sentences = None
+        self._headings: list[PostHeading] | None = None
 
     def slice(self, start: int, end: int) -> str:
         return self.text[start - self.base : end - self.base]
 
     def sentences(self):
-        """Sentences with offsets in the post's source text."""
+        """Sentences with offsets in the post's source text (heading lines included, code blocks not)."""
         if self._sentences is None:
             from rag.text import Sentence, split_sentences
 
+            fenced = _fenced_ranges(self.text)
             self._sentences = [
-                Sentence(s.text, s.start + self.base, s.end + self.base) for s in split_sentences(self.text)
+                Sentence(s.text, s.start + self.base, s.end + self.base)
+                for s in split_sentences(self.text)
+                if not any(a <= s.start < b for a, b in fenced)
             ]
         return self._sentences
+
+    def headings(self) -> list[PostHeading]:
+        """The post's headings in order: level, text (without the ``#`` marks) and its offsets."""
+        if self._headings is None:
+            out = []
+            for sentence in self.sentences():
+                match = _HEADING_RE.match(sentence.text)
+                if match:
+                    start = sentence.start + match.start(2)
+                    out.append(PostHeading(len(match.group(1)), match.group(2), start, sentence.end))
+            self._headings = out
+        return self._headings
+
+    def heading_path(self, offset: int) -> tuple[PostHeading, ...]:
+        """The headings a character sits under, outermost first (the title heading left out)."""
+        stack: list[PostHeading] = []
+        for heading in self.headings():
+            if heading.start > offset:
+                break
+            while stack and stack[-1].level >= heading.level:
+                stack.pop()
+            stack.append(heading)
+        return tuple(h for h in stack if not _same_words(h.text, self.title))
+
+
+@dataclass(frozen=True)
+class PostHeading:
+    level: int
+    text: str
+    start: int  # offsets of the heading's text (after the "## ") in the post's source text
+    end: int
+
+
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE_RE = re.compile(r"(?m)^\s*(?:```|~~~)")
+
+
+def _fenced_ranges(text: str) -> list[tuple[int, int]]:
+    marks = [m.start() for m in _FENCE_RE.finditer(text)]
+    if len(marks) % 2:
+        marks.append(len(text))
+    return list(zip(marks[0::2], marks[1::2], strict=True))
+
+
+def _same_words(a: str, b: str) -> bool:
+    return re.sub(r"\W+", " ", a).strip().lower() == re.sub(r"\W+", " ", b).strip().lower()
 
 
 class IndexSnapshot:
@@ -177,6 +231,8 @@ class IndexSnapshot:
         self._post_texts: OrderedDict[str, PostText] = OrderedDict()  # least recently used first
         self._post_texts_lock = threading.Lock()
         self.bm25 = None
+        self._term_ids: dict[str, int] = {}
+        self._doc_freq = np.zeros(0, dtype=np.int32)
         if chunks:
             # Term ids chunk by chunk, so the stemmed words of all chunks are never held as separate
             # strings at once (bm25s would build them, then a second list of ids, before indexing).
@@ -190,6 +246,10 @@ class IndexSnapshot:
             ]
             self.bm25 = bm25s.BM25()
             self.bm25.index((corpus, vocab), show_progress=False)
+            self._term_ids = vocab
+            self._doc_freq = np.zeros(len(vocab), dtype=np.int32)
+            for ids in corpus:
+                self._doc_freq[np.unique(np.asarray(ids, dtype=np.int64))] += 1
 
     def post_text(self, doc_id: str) -> PostText:
         """The post's text rebuilt from its chunks (built on first use; the last ``POST_TEXTS_KEPT`` are kept)."""
@@ -198,14 +258,24 @@ class IndexSnapshot:
             if post is not None:
                 self._post_texts.move_to_end(doc_id)
                 return post
-        code = self._post_code.get(doc_id)
-        rows = np.flatnonzero(self.post_codes == code) if code is not None else ()
-        post = PostText([self.chunks[i] for i in rows])
+        post = PostText(self.chunks_of(doc_id))
         with self._post_texts_lock:
             self._post_texts[doc_id] = post
             while len(self._post_texts) > POST_TEXTS_KEPT:
                 self._post_texts.popitem(last=False)
         return post
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a stemmed term over the chunks (rare words weigh more)."""
+        index = self._term_ids.get(term)
+        df = int(self._doc_freq[index]) if index is not None else 0
+        n = len(self.chunks)
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The post's chunks in the snapshot, in stored order."""
+        code = self._post_code.get(doc_id)
+        return [self.chunks[i] for i in np.flatnonzero(self.post_codes == code)] if code is not None else []
 
     def chunk_mask(self, allowed: set[str]) -> np.ndarray:
         """True for every chunk whose post is in ``allowed``."""
@@ -219,7 +289,7 @@ class IndexSnapshot:
 
     @property
     def reference_year(self) -> int | None:
-        """The latest event year in the index: what "last year" is relative to (see rag.query)."""
+        """The latest event year in the index: what "last year" is relative to (see rag.question)."""
         years = self.years
         return years[-1] if years else None
 

@@ -9,6 +9,7 @@ slice of the post's source text.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -216,7 +217,8 @@ STOP_WORDS = frozenset(
     ]
 )
 
-_WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff][0-9A-Za-z\u00C0-\u024F\u4e00-\u9fff+#.'-]*")
+_WORD_RE = re.compile(r"[0-9A-Za-z\u00C0-\u024F][0-9A-Za-z\u00C0-\u024F+#.'-]*|[\u3400-\u9fff]+")
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
 _NUMBER_RE = re.compile(r"\b\d[\d,.]*(?:[kK]|[mM]|bn)?\b")  # "4k" and "2M" are numbers too
 
 
@@ -227,17 +229,35 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def fold(text: str) -> str:
+    """Lower case without diacritics: "éphémères" meets "ephemeral" and "bêta" meets "beta" in BM25."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def words(text: str) -> list[str]:
-    """Lower-case word tokens; keeps in-word dots/dashes ("k8s", "v1.24", "service-mesh") then splits them."""
+    """Lower-case, accent-folded word tokens; keeps in-word dots/dashes ("k8s", "v1.24", "service-mesh")
+    then splits them. A run of Chinese characters (no spaces between words) becomes its character
+    bigrams, the usual way to index Chinese for BM25; Latin words inside it stand on their own."""
     out: list[str] = []
-    for match in _WORD_RE.finditer(text.lower()):
-        token = re.sub(r"['’]s$", "", match.group(0)).strip(".'-")
+    for match in _WORD_RE.finditer(fold(text)):
+        token = match.group(0)
+        if _CJK_RE.match(token):
+            out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
+            continue
+        token = re.sub(r"['’]s$", "", token).strip(".'-")
         if not token:
             continue
         out.append(token)
         if "-" in token or "/" in token:
             out.extend(p for p in re.split(r"[-/]", token) if p)
     return out
+
+
+def stems(text: str) -> list[str]:
+    """Every word's stem, stop words included (for matching "4,300 people" against "how many people")."""
+    found = [w for w in words(text) if len(w) > 1]
+    return _stemmer().stemWords(found) if found else []
 
 
 def content_terms(text: str) -> list[str]:
@@ -345,7 +365,9 @@ def names(text: str) -> set[str]:
 _ABBREVIATION_RE = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|vs|mr|ms|mrs|dr|inc|no|approx|st|fig|cf)|\b[a-z]|^\s*\d{1,2})\.$"
 )
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])")
+_SENTENCE_END_RE = re.compile(
+    r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])|(?<=[。！？])[”’」』)]*\s*(?=\S)"
+)
 
 
 @dataclass(frozen=True)
@@ -357,7 +379,10 @@ class Sentence:
     end: int
 
 
-_BLOCK_START_RE = re.compile(r"^\s*(?:#{1,6}\s|[-*+•]\s|\d+[.)]\s|>|\||```|\(Image:|!\[)")
+_BLOCK_START_RE = re.compile(
+    r"^\s*(?:#{1,6}\s|[-*+•]\s|\d+[.)]\s|>|\||```|\(Image:|!\[|[A-Z][\w/&-]*(?: [\w/&-]+){0,2}:\s)"
+)  # the last: a "Label: value" line ("Speakers: …", "Sched Link: …") is a statement of its own
+_LABEL_LINE_RE = re.compile(r"^\s*[A-Z][\w/&-]*(?: [\w/&-]+){0,2}:\s")
 
 
 def _blocks(text: str):
@@ -381,7 +406,7 @@ def _blocks(text: str):
         if start is None:
             start = line_start
         end = line_end
-        previous_heading = content.lstrip().startswith("#")
+        previous_heading = content.lstrip().startswith("#") or bool(_LABEL_LINE_RE.match(content))
     if start is not None:
         yield start, end
 
@@ -392,6 +417,9 @@ def split_sentences(text: str) -> list[Sentence]:
     sentences: list[Sentence] = []
     for block_start, block_end in _blocks(text):
         block = text[block_start:block_end]
+        if block.lstrip().startswith("#"):  # a heading is one line and one statement ("## 1. Platform …")
+            _append(sentences, block, block_start, 0, len(block))
+            continue
         cursor = 0
         for end_match in _SENTENCE_END_RE.finditer(block):
             before = block[cursor : end_match.start()].lower()

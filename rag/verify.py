@@ -1,108 +1,149 @@
-"""Citation verification: every sentence of an answer must be supported by the post it cites.
+"""Verification: every sentence of an answer must be stated by one passage, or it is not said.
 
-Run on every generated answer (``Assistant.ask`` and the final answer of ``Assistant.stream``):
+Run on every answer (model-written or extractive):
 
-1. Citation markers ``[n]`` (also ``[1, 2]``, ``[1][2]``, ``【1】``) that point at no packed post are dropped.
-2. Each sentence is compared with the packed sentences of every post (single sentences and adjacent
-   pairs). A post *supports* a sentence when all of these hold:
+1. Citation markers ``[n]`` (also ``[1, 2]``, ``[1][2]``, ``【1】``) that point at no passage are dropped.
+2. Each sentence is compared with every *window* of the evidence: one sentence of a passage, two adjacent
+   ones, or a whole outline (a post's headings). A window **states** the sentence when
 
-   * embedding similarity (shared sentence-transformers model, cosine) >= ``settings.verify_min_similarity``
-     (default 0.55), or ``RESTATEMENT_SIMILARITY_DISCOUNT`` (0.15) less when at least
-     ``RESTATEMENT_OVERLAP`` (80 %) of the sentence's content words are in the evidence: a sentence that
-     restates one clause of a long evidence sentence scores ~0.45 although every word is there;
-   * lexical overlap >= ``settings.verify_min_overlap`` (default 0.5): the share of the sentence's content words
-     (stemmed, stop words removed) found in the evidence or the post's title/event
-   * every number and every name (capitalised word: project, company, person) in the sentence appears in
-     that evidence or the post's title/event: a changed count or a swapped project is a wrong claim.
-     Names and numbers the question itself gave ("Datadog's recap", "KubeCon EU 2018") are not claims
-     of the answer: an answer may repeat them;
-   * a sentence that negates ("not", "never", "without"...) needs evidence that negates too;
-   * when every content word, name and number of the sentence is in one evidence window, similarity is
-     not asked: a short answer ("Mitch Connors and Faseela K.") scores ~0.1 against the sentence it
-     copies, and the window holding all of it is the stronger proof.
+   * every number and every name (capitalised word: project, company, person) of the sentence is in
+     the window or its context (the passage's post title, author, event and heading path): a changed
+     count or a swapped project is a different claim;
+   * a sentence that negates ("not", "never", "without"…) has a window that negates too;
+   * the words the sentence adds to the question are the window's words: at least
+     ``settings.verify_min_overlap`` (0.75) of its content words that the question did not give are in
+     the window or its context. This is what catches true words recombined into a false claim: "X
+     *won* the award" over a window where X *presented* it has "won" from nowhere. Question words are
+     free to repeat, but they count as stated only when the window also covers the question (see
+     :mod:`rag.abstention`, which asks that of the answer as a whole);
+   * and, unless every word is in the window, embedding similarity (the shared MiniLM) reaches
+     ``settings.verify_min_similarity`` (0.45).
 
-   Each check covers a hole in the others: embeddings accept a fluent sentence that swaps a name
-   ("Istio presented a sidecarless mesh" scores 0.69 against the Cilium sentence, overlap 0.86);
-   word overlap accepts the right words in a different claim; neither notices "9,000" for "7,000".
-   What none of them catches is a negated claim that keeps every word ("recommended disabling mTLS");
-   the prompt and the small answer length are the defence there.
-3. A sentence keeps the cited posts that support it. If none of them do (or it cites nothing) and another
-   packed post supports it, the citation is re-pointed to the best one. Otherwise the sentence is
-   unsupported: removed (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
-4. Paraphrase is where small models slip (a dropped "not", a merged clause), so the evidence's own words
-   replace the model's where they are loose: a supported sentence sharing less than
-   ``settings.verify_quote_below_overlap`` (default 0.8) of its content words with its evidence, and an
-   unsupported one that restates a window closely (similarity >= ``SNAP_SIMILARITY``, every number and
-   name present, negation matching), are replaced by that window's text, cited (status ``quoted``).
-5. If no supported claim remains, the answer abstains (the assistant then lists the closest posts).
-6. Citations are renumbered 1..n in order of appearance; each carries the verbatim quote that
-   supported it and that quote's character offsets in the post's source text.
+3. A sentence the window states keeps the model's words, cited to that window's passage (re-pointed when
+   the model cited another). A sentence no window states, but whose names and numbers one window holds
+   and which is close to it (similarity ``>= QUOTE_SIMILARITY`` or half its words there), is *replaced by
+   that window's own words*: the model drew on the right line and garbled it (a dropped "not", a merged
+   clause, a swapped relation), and the post's words say what it meant to. Anything else is removed
+   (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
+4. A quote in the first person ("I was awarded…") is attributed: "Adit Modi writes: “I was awarded…”".
+   A passage in another language (the French and Chinese recaps) cannot be word-matched against an
+   English sentence: there the model's English sentence stands when its names and numbers are the
+   passage's and it cites it; the citation shows the original words.
+5. Citations are renumbered 1..n in order of appearance. Each is one passage, and its quote is the exact
+   span of that passage the cited sentences rest on (an outline's entries are cited one by one), with
+   its character offsets in the post's source text.
 
 Sentences without a content word, name or number ("Sure.", "Here is what I found:") are connective:
-kept, never cited, and never enough on their own to count as an answer.
+kept, never cited, never an answer on their own. Whether the verified sentences *answer the question*
+is not this module's call: :mod:`rag.abstention` decides that.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
-from rag.packing import Evidence, EvidenceSentence, PackedPost
+from rag.events import event_aliases
+from rag.evidence import Evidence, EvidenceSentence, Passage
 from rag.prompts import is_abstention
 from rag.settings import Settings
-from rag.text import content_terms, flat, is_negated, names, numbers, split_sentences
+from rag.text import STOP_WORDS, content_terms, is_negated, names, numbers, split_sentences
 from rag.types import Citation
 
 UNVERIFIED_MARK = "[unverified]"
-RESTATEMENT_OVERLAP = 0.8  # at least this share of the sentence's content words are in the evidence…
-RESTATEMENT_SIMILARITY_DISCOUNT = 0.15  # …then similarity may be this much below verify_min_similarity
-SNAP_SIMILARITY = 0.6  # an unsupported sentence this close to one window (facts intact) is replaced by it
+QUOTE_SIMILARITY = 0.55  # a sentence this close to a window (its facts there) is replaced by the window
+QUOTE_OVERLAP = 0.5  # …or sharing this share of its content words with it
+FRAGMENT_WORDS = 4  # a model "sentence" shorter than this is a fragment: the window's sentence says it whole
 _MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
 _MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
 _LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
+_FIRST_PERSON_RE = re.compile(
+    r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b|\b(?:we|our|us|ourselves)\b", re.I
+)
+_STRICT_FIRST_PERSON_RE = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b")
 
-Status = Literal["supported", "repointed", "added", "quoted", "unsupported", "connective", "abstention"]
-SUPPORTED: tuple[Status, ...] = ("supported", "repointed", "added", "quoted")
+Status = Literal[
+    "supported", "repointed", "added", "quoted", "translated", "unsupported", "connective", "abstention"
+]
+SUPPORTED: tuple[Status, ...] = ("supported", "repointed", "added", "quoted", "translated")
+
+
+@dataclass
+class Window:
+    """One or two adjacent sentences of a passage (or all entries of an outline)."""
+
+    passage: Passage
+    sentences: list[EvidenceSentence]
+    text: str
+    terms: set[str]
+    numbers: set[str]
+    negated: bool
+    vector: np.ndarray
+    context_terms: set[str]
+    context_numbers: set[str]
+    also: list[Window] = field(default_factory=list)  # a window of another passage it is joined with
+
+    @property
+    def n(self) -> int:
+        return self.passage.n
+
+    @property
+    def english(self) -> bool:
+        return is_english(self.text)
 
 
 @dataclass
 class SupportCheck:
-    """How well one post's evidence supports one answer sentence."""
+    """How well one window states one answer sentence."""
 
-    n: int
-    sentences: list[EvidenceSentence]
+    window: Window
     similarity: float
-    overlap: float
+    overlap: float  # share of the sentence's content words in the window or its context
+    novel_overlap: float  # the same, over the words the question did not give
     numbers_ok: bool
-    supported: bool
-    names_ok: bool = True
-    negation_ok: bool = True
-    narrower: SupportCheck | None = None  # one sentence of a two-sentence window that is as good alone
+    names_ok: bool
+    negation_ok: bool
+
+    @property
+    def n(self) -> int:
+        return self.window.n
 
     @property
     def facts_ok(self) -> bool:
-        """Every number and name of the sentence is in the window, and a negation is matched."""
         return self.numbers_ok and self.names_ok and self.negation_ok
 
     @property
     def strength(self) -> float:
-        return self.similarity + self.overlap
+        return self.similarity + self.overlap + self.novel_overlap
+
+    def states(self, settings: Settings) -> bool:
+        if not self.facts_ok or self.overlap < settings.verify_min_overlap:
+            return False
+        return self.overlap >= 1.0 or self.similarity >= settings.verify_min_similarity
+
+    def close(self) -> bool:
+        """Near enough for the window's own words to stand in for the sentence."""
+        return self.facts_ok and (self.similarity >= QUOTE_SIMILARITY or self.overlap >= QUOTE_OVERLAP)
 
 
 @dataclass
 class CheckedSentence:
-    text: str  # without citation markers
+    text: str  # without citation markers (after verification: what the answer says)
     line: int  # which line of the answer it was on (bullets stay bullets)
     prefix: str  # list marker of that line, if the sentence started it
     cited: list[int]  # what the model cited (valid numbers only)
-    dropped: list[int]  # cited numbers that point at no packed post
-    citations: list[int] = field(default_factory=list)  # after verification (packed numbering)
+    dropped: list[int]  # cited numbers that point at no passage
     status: Status = "unsupported"
-    checks: dict[int, SupportCheck] = field(default_factory=dict)
-    model_text: str = ""  # what the model wrote, when ``text`` was replaced by the evidence's own words
+    support: SupportCheck | None = None  # the window the sentence rests on (after verification)
+    model_text: str = ""  # what the model wrote, when ``text`` is the passage's own words
+
+    @property
+    def citations(self) -> list[int]:
+        return [self.support.n] if self.support is not None and self.status in SUPPORTED else []
 
 
 @dataclass
@@ -115,6 +156,15 @@ class Verification:
     abstained: bool  # nothing supported remains (or the model said it doesn't know)
     model_abstained: bool = False
     cited_posts: dict[int, str] = field(default_factory=dict)  # new number -> doc_id
+
+    @property
+    def supported(self) -> list[CheckedSentence]:
+        return [s for s in self.sentences if s.status in SUPPORTED]
+
+    @property
+    def windows(self) -> list[Window]:
+        """The windows the answer rests on, in answer order."""
+        return [s.support.window for s in self.supported if s.support is not None]
 
 
 def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
@@ -130,7 +180,7 @@ def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
             for m in _MARKER_RE.finditer(sentence.text):
                 for part in re.split(r"[,;]", m.group(1) or m.group(2)):
                     numbers_cited.append(int(part))
-            clean = _MARKER_RE.sub("", sentence.text).strip()
+            clean = without_framing(_MARKER_RE.sub("", sentence.text).strip())
             clean = re.sub(r"\s+([.!?,;:])", r"\1", clean)
             if not clean or not re.search(r"\w", clean):
                 if out and numbers_cited:  # a lone "[2]" line: it belongs to the sentence before
@@ -150,90 +200,90 @@ def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
     return out
 
 
-def _windows(post: PackedPost) -> list[list[EvidenceSentence]]:
-    windows: list[list[EvidenceSentence]] = []
-    for run in post.passages():
-        windows.extend([s] for s in run)
-        windows.extend([a, b] for a, b in zip(run, run[1:], strict=False))
-    return windows
+def is_english(text: str) -> bool:
+    """Roughly: does this read as English? No CJK, and in a longer text at least a sixth of the words are
+    English function words (English prose runs at about two in five; French at under one in ten)."""
+    if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text):
+        return False
+    tokens = re.findall(r"[a-zà-ÿ']+", text.lower())
+    if len(tokens) < 6:
+        return True
+    return sum(t in STOP_WORDS for t in tokens) / len(tokens) >= 1 / 6
 
 
-def _window_vector(window: list[EvidenceSentence]) -> np.ndarray:
-    vector = np.mean([s.embedding for s in window], axis=0)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+def windows_of(evidence: Evidence) -> list[Window]:
+    """Every window of the evidence: single sentences, adjacent pairs, and each outline whole."""
+    out: list[Window] = []
+    for passage in evidence.passages:
+        chunk = passage.chunk
+        slug = re.sub(r"[-_]+", " ", chunk.doc_id)
+        context = f"{chunk.title} {chunk.author} {chunk.event} {event_aliases(chunk.event)} {passage.heading} {slug}"
+        context_terms, context_numbers = set(content_terms(context)), numbers(f"{chunk.title} {chunk.event}")
+        groups: list[list[EvidenceSentence]]
+        if passage.outline:
+            groups = [passage.sentences] + [[s] for s in passage.sentences]
+        else:
+            groups = [[s] for s in passage.sentences]
+            groups += [[a, b] for a, b in zip(passage.sentences, passage.sentences[1:], strict=False)]
+        for group in groups:
+            text = " ".join(s.display for s in group)
+            vectors = [s.embedding for s in group if s.embedding is not None]
+            vector = np.mean(vectors, axis=0) if vectors else np.zeros(1)
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            out.append(
+                Window(
+                    passage, group, text, set(content_terms(text)), numbers(text), is_negated(text), vector,
+                    context_terms, context_numbers,
+                )
+            )  # fmt: skip
+    return out
 
 
 class Verifier:
-    """Checks answer sentences against packed evidence with the shared embedder (see module doc)."""
+    """Checks answer sentences against the evidence with the shared embedder (see module doc)."""
 
     def __init__(self, settings: Settings, embedder):
         self.settings = settings
         self.embedder = embedder
 
-    def check(self, sentence: str, vector: np.ndarray, post: PackedPost, question: str = "") -> SupportCheck:
-        claims = set(content_terms(sentence))
-        claimed_numbers = numbers(sentence) - numbers(question)
-        claimed_names = names(sentence) - names(question)
-        negates = is_negated(sentence)
-        context = f"{post.chunk.title} {post.chunk.author} {post.chunk.event} {_event_aliases(post.chunk.event)}"
-        context_terms = set(content_terms(context))
-        context_numbers = numbers(context)
-        best: SupportCheck | None = None
-        singles: list[SupportCheck] = []
-        for window in _windows(post):
-            window_text = " ".join(s.text for s in window)
-            similarity = float(np.dot(_window_vector(window), vector))
-            terms = set(content_terms(window_text)) | context_terms
-            overlap = len(claims & terms) / len(claims) if claims else 0.0
-            numbers_ok = claimed_numbers <= (numbers(window_text) | context_numbers)
-            names_ok = claimed_names <= terms
-            negation_ok = not negates or is_negated(window_text)
-            # A sentence whose words are (almost) all in the evidence is a restatement of part of it; a
-            # long evidence sentence dilutes the embedding of the one clause restated, so less is asked,
-            # and nothing when every word is there.
-            if overlap >= 1.0:
-                needed_similarity = -1.0
-            elif overlap >= RESTATEMENT_OVERLAP:
-                needed_similarity = self.settings.verify_min_similarity - RESTATEMENT_SIMILARITY_DISCOUNT
-            else:
-                needed_similarity = self.settings.verify_min_similarity
-            supported = (
-                similarity >= needed_similarity
-                and overlap >= self.settings.verify_min_overlap
-                and numbers_ok
-                and names_ok
-                and negation_ok
-            )
-            check = SupportCheck(
-                post.n, window, similarity, overlap, numbers_ok, supported, names_ok, negation_ok
-            )
-            if len(window) == 1:
-                singles.append(check)
-            if best is None or (check.supported, check.strength) > (best.supported, best.strength):
-                best = check
-        if best is None:
-            return SupportCheck(post.n, [], 0.0, 0.0, False, False)
-        if len(best.sentences) > 1:
-            alone = [
-                c
-                for c in singles
-                if c.sentences[0] in best.sentences
-                and (c.supported, c.facts_ok) >= (best.supported, best.facts_ok)
-            ]
-            best.narrower = max(alone, key=lambda c: c.strength, default=None)
-        return best
+    def check(self, sentence: str, vector: np.ndarray, window: Window, question: str = "") -> SupportCheck:
+        claims = set(content_terms(sentence)) - _FRAMING
+        given = set(content_terms(question))
+        known = window.terms | window.context_terms
+        novel = claims - given
+        overlap = len(claims & known) / len(claims) if claims else 0.0
+        novel_overlap = len(novel & known) / len(novel) if novel else 1.0
+        similarity = float(np.dot(window.vector, vector)) if vector.shape == window.vector.shape else 0.0
+        return SupportCheck(
+            window,
+            similarity,
+            overlap,
+            novel_overlap,
+            numbers_ok=(numbers(sentence) - numbers(question)) <= (window.numbers | window.context_numbers),
+            names_ok=(names(sentence) - names(question)) <= known,
+            negation_ok=not is_negated(sentence) or window.negated,
+        )
 
-    def verify(self, answer_text: str, evidence: Evidence, question: str = "") -> Verification:
+    def verify(
+        self,
+        answer_text: str,
+        evidence: Evidence,
+        question: str = "",
+        answers: Callable[[str], bool] | None = None,
+    ) -> Verification:
         """Check, re-cite, quote or remove each sentence of ``answer_text`` (see the module doc).
 
         ``question``: the (standalone) question answered; names and numbers it gives may be repeated.
+        ``answers(text)``: does a text hold the kind of thing asked for (a number for "how many")? A
+        stated sentence that does not, over a window that does, gives way to the window's words.
         """
         valid = set(evidence.numbers)
         sentences = parse_answer(answer_text, valid)
         dropped_numbers = sorted({n for s in sentences for n in s.dropped})
-        claims = [s for s in sentences if not is_abstention(s.text) and _is_claim(s.text)]
+        claims = [s for s in sentences if not is_abstention(s.text) and is_claim(s.text)]
         vectors = self.embedder.embed([s.text for s in claims]) if claims else []
         vector_of = {id(s): v for s, v in zip(claims, vectors, strict=True)}
+        windows = windows_of(evidence)
 
         for sentence in sentences:
             if is_abstention(sentence.text):
@@ -242,20 +292,8 @@ class Verifier:
             if id(sentence) not in vector_of:
                 sentence.status = "connective"
                 continue
-            vector = vector_of[id(sentence)]
-            sentence.checks = {p.n: self.check(sentence.text, vector, p, question) for p in evidence.posts}
-            kept = [n for n in sentence.cited if sentence.checks[n].supported]
-            supporting = sorted(
-                (c for c in sentence.checks.values() if c.supported), key=lambda c: c.strength, reverse=True
-            )
-            if kept:
-                sentence.citations, sentence.status = kept, "supported"
-            elif supporting:
-                sentence.citations = [supporting[0].n]
-                sentence.status = "repointed" if sentence.cited else "added"
-            else:
-                sentence.status = "unsupported"
-            self._quote_if_loose(sentence)
+            self._judge(sentence, vector_of[id(sentence)], windows, question, answers)
+        _drop_repeats(sentences)
 
         supported = [s for s in sentences if s.status in SUPPORTED]
         model_abstained = (
@@ -264,107 +302,251 @@ class Verifier:
         removed = [s.text for s in sentences if s.status == "unsupported"]
         if not supported:
             return Verification("", [], sentences, removed, dropped_numbers, True, model_abstained)
-        text, citations, cited_posts = self._render(sentences, evidence)
+        text, citations, cited_posts = self._render(sentences)
         return Verification(text, citations, sentences, removed, dropped_numbers, False, False, cited_posts)
 
-    def _quote_if_loose(self, sentence: CheckedSentence) -> None:
-        """Replace a loose paraphrase, or a close restatement that failed a check, by the window's own text."""
-        if sentence.status == "unsupported":
-            candidates = [
-                c for c in sentence.checks.values() if c.facts_ok and c.similarity >= SNAP_SIMILARITY
-            ]
-        else:
-            best = max((sentence.checks[n] for n in sentence.citations), key=lambda c: c.strength)
-            candidates = [best] if best.overlap < self.settings.verify_quote_below_overlap else []
-        if not candidates:
+    def _judge(
+        self,
+        sentence: CheckedSentence,
+        vector: np.ndarray,
+        windows: list[Window],
+        question: str,
+        answers: Callable[[str], bool] | None = None,
+    ) -> None:
+        checks = [self.check(sentence.text, vector, w, question) for w in windows]
+        if not checks:
+            sentence.status = "unsupported"
             return
-        best = max(candidates, key=lambda c: c.strength)
-        best = best.narrower or best  # quote one sentence when one says it all
-        quote = " ".join(flat(s.text) for s in best.sentences).strip()
-        if not quote:
-            return
-        sentence.model_text, sentence.text = sentence.text, quote
-        sentence.citations, sentence.status = [best.n], "quoted"
-        sentence.checks[best.n] = best  # the citation's quote is then exactly the quoted text
 
-    def _render(self, sentences: list[CheckedSentence], evidence: Evidence):
-        renumber: dict[int, int] = {}
-        for s in sentences:
-            for n in s.citations:
-                renumber.setdefault(n, len(renumber) + 1)
+        def rank(c: SupportCheck):
+            return (c.n in sentence.cited, c.strength)
+
+        # A sentence that repeats itself ("a reduction of ~80% in AWS of about ~80%") or speaks in a
+        # blogger's first person is not the model's claim to keep: the window's own words replace it.
+        # So is a fragment ("Mitch Connors"), and a sentence that only restates the question.
+        said = set(content_terms(sentence.text)) - _FRAMING
+        restates = said <= set(content_terms(question))
+        if restates and sentence.text.rstrip().endswith(":"):  # "The three trends were:" introduces a list
+            sentence.status = "connective"
+            return
+        own_words_only = (
+            _repeats(sentence.text)
+            or bool(_STRICT_FIRST_PERSON_RE.search(sentence.text))
+            or len(sentence.text.split()) < FRAGMENT_WORDS
+            or restates
+        )
+        stating = [] if own_words_only else [c for c in checks if c.states(self.settings)]
+        if answers is not None and stating and not answers(sentence.text):
+            # stated, but without what was asked ("Intuit launched Argo Rollouts" for "how long after…")
+            holding = [c for c in stating if answers(c.window.text)]
+            if holding:
+                best = max(holding, key=rank)
+                sentence.support = _narrowest(best, holding)
+                sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
+                sentence.status = "quoted"
+                return
+        if not stating and len(sentence.cited) >= 2 and not own_words_only:
+            union = self._union_check(sentence, vector, windows, question)
+            if union is not None:
+                sentence.support, sentence.status = union, "supported"
+                return
+        if stating:
+            best = max(stating, key=rank)
+            sentence.support = _narrowest(best, stating)
+            if best.n in sentence.cited:
+                sentence.status = "supported"
+            else:
+                sentence.status = "repointed" if sentence.cited else "added"
+            return
+        foreign = [
+            c for c in checks
+            if not c.window.english and c.n in sentence.cited and c.facts_ok and is_english(sentence.text)
+        ]  # fmt: skip
+        if foreign:
+            sentence.support, sentence.status = max(foreign, key=rank), "translated"
+            return
+        close = [c for c in checks if c.close() and c.window.english]
+        if close:
+            best = max(close, key=rank)
+            sentence.support = _narrowest(best, close)
+            sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
+            sentence.status = "quoted"
+            return
+        sentence.status = "unsupported"
+
+    def in_english(self, verification: Verification, translate: Callable[[str], str]) -> Verification:
+        """The answer with the passage words it quotes from a non-English post put into English.
+
+        ``translate(text) -> English``; a translation that changes a number or drops a name is not used
+        (the original words stay). The citation keeps the post's original words.
+        """
+        changed = False
+        for s in verification.supported:
+            window = s.support.window if s.support is not None else None
+            if window is None or window.english or is_english(s.text):
+                continue
+            try:
+                english = " ".join(translate(window.text).split())
+            except Exception:  # noqa: BLE001 - a failed translation leaves the post's own words
+                continue
+            if not english or not is_english(english) or numbers(english) != numbers(window.text):
+                continue
+            s.model_text, s.text, s.status = s.text, f"(translated) {english}", "translated"
+            changed = True
+        if not changed:
+            return verification
+        text, citations, cited_posts = self._render(verification.sentences)
+        return replace(verification, text=text, citations=citations, cited_posts=cited_posts)
+
+    def _union_check(
+        self, sentence: CheckedSentence, vector: np.ndarray, windows: list[Window], question: str
+    ) -> SupportCheck | None:
+        """A sentence citing two passages ("from 10,000 in Amsterdam to 12,000 in Paris") may rest on the
+        best window of each together; it is then cited to both."""
+        best: dict[int, Window] = {}
+        for n in sentence.cited[:2]:
+            own = [w for w in windows if w.n == n]
+            if own:
+                best[n] = max(own, key=lambda w: self.check(sentence.text, vector, w, question).strength)
+        if len(best) < 2:
+            return None
+        first, second = best.values()
+        merged = replace(
+            first,
+            text=f"{first.text} {second.text}",
+            terms=first.terms | second.terms,
+            numbers=first.numbers | second.numbers,
+            negated=first.negated or second.negated,
+            context_terms=first.context_terms | second.context_terms,
+            context_numbers=first.context_numbers | second.context_numbers,
+            also=[second],
+        )
+        check = self.check(sentence.text, vector, merged, question)
+        return check if check.facts_ok and check.overlap >= self.settings.verify_min_overlap else None
+
+    def _render(self, sentences: list[CheckedSentence]):
+        """The answer text with citations renumbered in order of appearance: one citation per span of a
+        passage that sentences rest on (two sentences on the same line share it)."""
+        renumber: dict[tuple[int, int, int], int] = {}  # (passage n, span start, span end) -> new number
         lines: dict[int, list[str]] = {}
         prefixes: dict[int, str] = {}
+        citations: list[Citation] = []
+        cited_posts: dict[int, str] = {}
         for s in sentences:
-            if s.status == "abstention":
+            if s.status == "abstention" or (
+                s.status == "unsupported" and self.settings.unsupported_sentences == "remove"
+            ):
                 continue
-            if s.status == "unsupported" and self.settings.unsupported_sentences == "remove":
+            if not s.text:
                 continue
-            text = s.text
-            if s.status == "unsupported":
-                text = f"{UNVERIFIED_MARK} {text}"
-            if s.citations:
-                markers = "".join(f"[{renumber[n]}]" for n in s.citations)
-                stop = re.search(r"[.!?:]+$", text)
-                text = f"{text[: stop.start()]} {markers}{stop.group(0)}" if stop else f"{text} {markers}"
+            text = s.text[:1].upper() + s.text[1:]
+            text = text if s.status != "unsupported" else f"{UNVERIFIED_MARK} {text}"
+            if s.support is not None and s.status in SUPPORTED:
+                text = attributed(text, s.support.window)
+                markers = []
+                for key, passage, sentences_cited in _citation_keys(s):
+                    if key not in renumber:
+                        renumber[key] = len(renumber) + 1
+                        citation = _citation(renumber[key], passage, sentences_cited)
+                        citations.append(citation)
+                        cited_posts[citation.n] = citation.source_id
+                    markers.append(f"[{renumber[key]}]")
+                stop = re.search(r"[.!?:]+[\"”’)]*$", text)
+                joined = "".join(markers)
+                text = f"{text[: stop.start()]} {joined}{stop.group(0)}" if stop else f"{text} {joined}"
             lines.setdefault(s.line, []).append(text)
             if s.prefix:
                 prefixes[s.line] = s.prefix
         body = "\n".join(prefixes.get(i, "") + " ".join(parts) for i, parts in sorted(lines.items()))
-
-        citations: list[Citation] = []
-        cited_posts: dict[int, str] = {}
-        for old, new in renumber.items():
-            post = evidence.post(old)
-            assert post is not None
-            best = max((s.checks[old] for s in sentences if old in s.citations), key=lambda c: c.strength)
-            quote, start, end = quote_of(best.sentences)
-            citations.append(
-                Citation(
-                    n=new,
-                    source_id=post.doc_id,
-                    title=post.chunk.title or post.doc_id,
-                    event=post.chunk.event,
-                    url_or_path=post.chunk.url_or_path,
-                    quote=quote,
-                    start=start,
-                    end=end,
-                    score=round(best.similarity, 4),
-                )
-            )
-            cited_posts[new] = post.doc_id
         return body.strip(), citations, cited_posts
 
 
-_REGION_ALIASES = {
-    "EU": "EU Europe European",
-    "NA": "NA North America US USA",
-    "China": "China Chinese",
-    "India": "India Indian",
-    "Japan": "Japan Japanese",
-}
+# Words a sentence may add without a window stating them: they frame a claim, they do not make one.
+_FRAMING = frozenset(
+    content_terms(
+        "according accordingly passage passages excerpt excerpts author authors writes wrote written notes noted "
+        "states stated explains explained describes described shares shared reports reported highlights "
+        "highlighted discusses discussed"
+    )
+)
+_FRAMING_PREFIX_RE = re.compile(
+    r"^(?:(?:based on|according to|from|per|in) (?:the )?(?:recaps?|passages?|posts?|excerpts?|information|"
+    r"blog(?: post)?s?|article|context)(?: (?:provided|given|above))?,?\s+|(?:the )?(?:passage|post|recap|excerpt|"
+    r"author)s? (?:\[\d+\] )?(?:states?|says?|mentions?|notes?|explains?|writes?|reports?) that\s+)",
+    re.I,
+)
 
 
-def _event_aliases(event: str) -> str:
-    """Other names of a post's event ("KubeCon EU 2022" for "... Europe 2022 (Valencia)")."""
-    from rag.events import parse_event
-
-    info = parse_event(event)
-    return " ".join(p for p in (_REGION_ALIASES.get(info.region, ""), info.city, str(info.year or "")) if p)
+_LEADING_LABEL_RE = re.compile(r"^\((?:[^()]|\([^()]*\)){3,160}\)\s+(?=\S)")  # "(Section name) Text"
 
 
-def has_claim(text: str) -> bool:
-    """Does an answer say anything, or say it doesn't know? ("", "[1]" and "Sure." do neither.)"""
-    return any(_is_claim(s.text) or is_abstention(s.text) for s in parse_answer(text, set()))
+def without_framing(text: str) -> str:
+    """A model sentence without its "Based on the recaps," / "The passage states that" opening."""
+    stripped = _FRAMING_PREFIX_RE.sub("", _LEADING_LABEL_RE.sub("", text)).strip()
+    if stripped != text.strip():
+        stripped = re.sub(r'^["“](.*)["”]([.!?]?)$', r"\1\2", stripped)
+        stripped = stripped[:1].upper() + stripped[1:]
+    return stripped or text
 
 
-def _is_claim(sentence: str) -> bool:
-    """Anything with a content word, a name or a number claims something; "Sure." and "In short:" don't."""
-    return bool(content_terms(sentence) or names(sentence) or numbers(sentence))
+def _repeats(text: str) -> bool:
+    """Does a sentence repeat a run of three words (a small model looping)?"""
+    tokens = [t.strip(".,") for t in re.findall(r"[\w~%$.,]+", text.lower()) if t.strip(".,")]
+    grams = [tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)]
+    return len(grams) != len(set(grams))
 
 
-def quote_of(window: list[EvidenceSentence]) -> tuple[str, int, int]:
-    """The verbatim source text covering the window (one sentence, or two adjacent ones) and its offsets."""
-    first, last = window[0], window[-1]
+def _narrowest(best: SupportCheck, candidates: list[SupportCheck]) -> SupportCheck:
+    """One sentence of a two-sentence window when it is as good alone (the quote then shows just it)."""
+    if len(best.window.sentences) <= 1 or best.window.passage.outline:
+        return best
+    alone = [
+        c
+        for c in candidates
+        if len(c.window.sentences) == 1
+        and c.window.sentences[0] in best.window.sentences
+        and c.window.passage is best.window.passage
+        and (c.facts_ok, c.novel_overlap) >= (best.facts_ok, best.novel_overlap)
+    ]
+    return max(alone, key=lambda c: c.strength, default=best)
+
+
+def _citation_keys(
+    sentence: CheckedSentence,
+) -> list[tuple[tuple[int, int, int], Passage, list[EvidenceSentence]]]:
+    """What a sentence cites: the window it rests on (both, when it rests on two passages); an outline
+    entry by entry (those the sentence names, else all)."""
+    window = sentence.support.window  # type: ignore[union-attr]
+    if window.passage.outline:
+        said = set(content_terms(sentence.text))
+        named = [e for e in window.sentences if set(content_terms(e.display)) & said] or window.sentences
+        parts = [(window.passage, [e]) for e in named]
+    else:
+        parts = [(w.passage, w.sentences) for w in (window, *window.also)]
+    return [((p.n, min(x.start for x in used), max(x.end for x in used)), p, used) for p, used in parts]
+
+
+def _citation(n: int, passage: Passage, used: list[EvidenceSentence]) -> Citation:
+    """The exact span of the post that a sentence rests on, with its offsets."""
+    first = min(used, key=lambda s: s.start)
+    last = max(used, key=lambda s: s.end)
+    quote, start, end = quote_of(first, last)
+    chunk = passage.chunk
+    return Citation(
+        n=n,
+        source_id=chunk.doc_id,
+        title=chunk.title or chunk.doc_id,
+        event=chunk.event,
+        url_or_path=chunk.url_or_path,
+        quote=quote,
+        start=start,
+        end=end,
+        score=round(max((s.score for s in used), default=0.0), 4),
+    )
+
+
+def quote_of(first: EvidenceSentence, last: EvidenceSentence) -> tuple[str, int, int]:
+    """The verbatim source text from ``first`` to ``last`` (same post) and its offsets."""
     if first.post is not None:
         return first.post.slice(first.start, last.end), first.start, last.end
     for chunk in (first.chunk, last.chunk):
@@ -373,41 +555,63 @@ def quote_of(window: list[EvidenceSentence]) -> tuple[str, int, int]:
     return first.text, first.start, first.end
 
 
+def quoted(window: Window) -> str:
+    """A window's own words as an answer sentence (an outline's entries joined)."""
+    if window.passage.outline:
+        return "; ".join(s.display for s in window.sentences) + "."
+    text = window.text.strip()
+    text = text[:1].upper() + text[1:]
+    return text + "." if text and text[-1] not in ".!?" else text
+
+
+def attributed(text: str, window: Window) -> str:
+    """A post's first person in an answer is the blogger's, not the assistant's: "Adit Modi writes: “I …”".
+
+    "We" and "our" count only for posts without an author (a project blog: "we hosted Istio Day"); a
+    sentence the model already put in the third person is left alone.
+    """
+    translated = text.startswith("(translated) ")
+    text = text.removeprefix("(translated) ")
+    personal = _STRICT_FIRST_PERSON_RE.search(text) or (
+        _FIRST_PERSON_RE.search(text) and not window.passage.chunk.author
+    )
+    if not (personal or translated) or text.startswith(("“", '"')):
+        return text
+    chunk = window.passage.chunk
+    who = chunk.author.split(",")[0].strip() if chunk.author else f"The post “{chunk.title}”"
+    verb = "writes" if chunk.author else "says"
+    return f"{who} {verb} (in translation): “{text}”" if translated else f"{who} {verb}: “{text}”"
+
+
+def _drop_repeats(sentences: list[CheckedSentence]) -> None:
+    """A quote of words the answer already rests on says nothing new: it is dropped (as connective)."""
+    used: set[tuple[int, int]] = set()
+    for s in sentences:
+        if s.support is None or s.status not in SUPPORTED:
+            continue
+        keys = {(w.n, x.start) for w in (s.support.window, *s.support.window.also) for x in w.sentences}
+        if s.status == "quoted" and keys & used:
+            s.status, s.text = "connective", ""
+            continue
+        used |= keys
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The citation numbers in ``text``, in order, without repeats."""
+    found = [int(n) for m in _MARKER_RE.finditer(text) for n in re.split(r"[,;]", m.group(1) or m.group(2))]
+    return list(dict.fromkeys(found))
+
+
+def has_claim(text: str) -> bool:
+    """Does an answer say anything, or say it doesn't know? ("", "[1]" and "Sure." do neither.)"""
+    return any(is_claim(s.text) or is_abstention(s.text) for s in parse_answer(text, set()))
+
+
+def is_claim(sentence: str) -> bool:
+    """Anything with a content word, a name or a number claims something; "Sure." and "In short:" don't."""
+    return bool(content_terms(sentence) or names(sentence) or numbers(sentence))
+
+
 def strip_markers(text: str) -> str:
     """The text without its ``[n]`` citation markers (whose numbers are not claims)."""
     return _MARKER_RE.sub("", text)
-
-
-def split_answer_sentences(text: str) -> list[str]:
-    """The sentences of a (verified) answer, markers included: what front ends and eval iterate over."""
-    return [s.text for s in split_sentences(text)]
-
-
-_MULTI_WORD_NAME_RE = re.compile(
-    r"(?<![.?!]\s)(?<!^)\b([A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|de|van|von)){0,3}\s+[A-Z][\w'’-]*)"
-)
-
-
-def names_not_in(topic: str, chunks) -> list[str]:
-    """Multi-word names the question depends on ("Tim Hockin", "CNCF End User Award") that none of the
-    retrieved chunks mentions, in its text, title, section, author or event.
-
-    "What did Tim Hockin say in his keynote?" over posts that never name him has no grounded answer,
-    however on-topic the posts are: a model asked anyway attributes what they do say to him. The
-    assistant abstains on these before calling the model. Single capitalised words are not checked (a
-    question's "GA" or "Besides" is not a premise); ``topic`` is the question without its event words,
-    which retrieval filters on and posts rarely repeat.
-    """
-    wanted = [match.group(1).strip(" '’") for match in _MULTI_WORD_NAME_RE.finditer(topic)]
-    if not wanted:  # most questions: no need to stem the retrieved chunks
-        return []
-    known: set[str] = set()
-    for scored in chunks:
-        chunk = getattr(scored, "chunk", scored)
-        known.update(
-            content_terms(
-                f"{chunk.text} {chunk.title} {chunk.section} {chunk.author} {chunk.event} "
-                f"{_event_aliases(chunk.event)}"
-            )
-        )
-    return [re.sub(r"['’]s$", "", name) for name in wanted if not set(content_terms(name)) <= known]

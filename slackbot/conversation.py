@@ -26,7 +26,8 @@ def message_to_plain(text: str, bot_user_id: str | None = None) -> str:
     text = _SPECIAL_RE.sub(lambda m: "@" + m.group(1), text)
     text = _CHANNEL_RE.sub(lambda m: "#" + m.group(1), text)
     text = _LINK_RE.sub(lambda m: m.group(2) or m.group(1), text)
-    return " ".join(unescape(text).split())
+    lines = (" ".join(line.split()) for line in unescape(text).splitlines())
+    return "\n".join(line for line in lines if line)  # a list answer keeps its lines
 
 
 def _is_from_bot(message: dict, bot_user_id: str | None, bot_id: str | None) -> bool:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.posts import source_text  # noqa: F401 - re-exported for the read-path tests
+
 FIXTURE_POSTS = Path(__file__).parent / "fixtures" / "posts"
 
 
@@ -47,14 +49,6 @@ def settings_with(fixture_settings):
     return make
 
 
-def source_text(path: str | Path) -> str:
-    """The text that chunk and citation offsets index (what ingest read from the file)."""
-    from ingest.loaders import load_document
-
-    path = Path(path)
-    return load_document(path, path.read_bytes()).source_text
-
-
 @pytest.fixture(scope="session")
 def embedder(fixture_settings):
     from rag.components.store import get_embedder_for
@@ -64,32 +58,33 @@ def embedder(fixture_settings):
 
 @pytest.fixture(scope="session")
 def evidence_for(assistant, embedder):
-    """``evidence_for([doc_id, ...])``: every sentence of those posts packed as [1], [2], … in that order.
+    """``evidence_for([doc_id, ...])``: every evidence sentence of those posts as passages [1], [2], … in
+    that order (one passage per post).
 
     Verification tests need to know exactly what each number holds, so this bypasses the selection
-    that ``pack_evidence`` makes (tested on its own).
+    that ``build_evidence`` makes (tested on its own).
     """
-    from rag.packing import Evidence, EvidenceSentence, PackedPost, chunk_sentences
+    from dataclasses import replace
+
+    from rag.evidence import Evidence, Passage, chunk_sentences
 
     snapshot = assistant.retriever.snapshot()
 
     def build(doc_ids: list[str]) -> Evidence:
-        posts = []
+        passages = []
         for n, doc_id in enumerate(doc_ids, start=1):
             chunks = sorted((c for c in snapshot.chunks if c.doc_id == doc_id), key=lambda c: c.start)
             assert chunks, f"no chunks for {doc_id}"
+            post = snapshot.post_text(doc_id)
             seen, sentences = set(), []
             for chunk in chunks:
-                for s in chunk_sentences(chunk):
+                for s in chunk_sentences(chunk, post):
                     if s.key not in seen:
                         seen.add(s.key)
                         sentences.append(s)
-            vectors = embedder.embed([s.text for s in sentences])
-            sentences = [
-                EvidenceSentence(s.chunk, s.text, s.start, s.end, 0.0, 0.0, v)
-                for s, v in zip(sentences, vectors, strict=True)
-            ]
-            posts.append(PackedPost(n, chunks[0], sentences))
-        return Evidence(posts, 0, [s for p in posts for s in p.sentences])
+            vectors = embedder.embed([s.display for s in sentences])
+            sentences = [replace(s, embedding=v) for s, v in zip(sentences, vectors, strict=True)]
+            passages.append(Passage(n, sentences))
+        return Evidence(passages, 0, [s for p in passages for s in p.sentences])
 
     return build

@@ -164,11 +164,6 @@ def test_streaming_yields_tokens_then_the_verified_answer(llm_assistant):
     assert answer.timings["first_token"] <= answer.timings["generate"]
 
 
-def test_a_model_that_does_not_know_makes_the_answer_abstain(llm_assistant):
-    answer = llm_assistant(fake_model("I don't know based on the recaps.")).ask("What is SpinKube?")
-    assert answer.abstained and "The closest posts are:" in answer.text
-
-
 def test_a_failure_mid_stream_falls_back_to_the_extractive_answer(llm_assistant, fixture_posts_dir):
     model = fake_model("SpinKube bundles a containerd shim and an operator [1].", fail_after=2)
     events = list(llm_assistant(model).stream("What is SpinKube?"))
@@ -263,68 +258,57 @@ def test_a_how_much_question_answered_without_a_number_abstains(llm_assistant):
     assert not counted.abstained and "7,000" in counted.text
 
 
-def test_a_grounded_model_answer_is_followed_by_the_posts_own_sentences(settings_with, llm_assistant):
+def test_a_grounded_model_answer_is_not_padded_with_other_quotes(llm_assistant):
     question = "What was said about Backstage and golden paths at KubeCon Detroit?"
     reply = "Backstage appeared in at least a dozen talks [1]."
     answer = llm_assistant(fake_model(reply)).ask(question)
-    assert answer.text.startswith("Backstage appeared in at least a dozen talks [1].")
-    assert "golden path" in answer.text  # a quote the model left out
-    assert all(c.source_id == "detroit-2022-platform" for c in answer.citations)
-    # the model's sentence is not repeated by a quote that says the same
-    assert answer.text.count("dozen talks") == 1
-
-
-def test_supporting_quotes_can_be_turned_off(settings_with, monkeypatch):
-    import rag.components.llm as llm
-
-    monkeypatch.setattr(
-        llm, "get_chat_model", lambda settings=None: fake_model("Backstage appeared in at least a dozen talks [1].")
-    )
-    answer = Assistant(settings_with(llm_backend="openai", answer_supporting_quotes=0)).ask(
-        "What was said about Backstage and golden paths at KubeCon Detroit?"
-    )
     assert answer.text == "Backstage appeared in at least a dozen talks [1]."
+    assert [c.source_id for c in answer.citations] == ["detroit-2022-platform"]
+    assert "dozen talks" in answer.citations[0].quote and "golden path" not in answer.citations[0].quote
 
 
-def test_a_hallucinated_answer_gets_no_supporting_quotes(llm_assistant):
-    model = fake_model("The Detroit party was held at the Fillmore with a live band [1].")
-    answer = llm_assistant(model).ask("Where was the all-attendee party at KubeCon Detroit 2022?")
-    assert answer.abstained  # nothing the model said held, so no quotes are offered as if they answered
+def test_a_hallucinated_answer_about_what_no_post_says_abstains(llm_assistant):
+    answer = llm_assistant(None).ask("Where was the all-attendee party at KubeCon Detroit 2022?")
+    assert answer.abstained  # no passage is about a party: the model is not even asked
 
 
-@pytest.mark.parametrize("reply", ["[1]", " [2] ", "\n"])
-def test_an_empty_model_answer_falls_back_to_the_recaps_own_words(llm_assistant, reply, fixture_posts_dir):
+@pytest.mark.parametrize(("reply", "passage"), [("[1]", 1), (" [2] ", 2)])
+def test_a_model_that_answers_with_a_passage_number_gets_that_passages_words(llm_assistant, reply, passage, fixture_posts_dir):
     events = list(llm_assistant(fake_model(reply)).stream("What is SpinKube?"))
     answer = events[-1].answer
+    assert not answer.abstained and not answer.fallback_reason
+    assert answer.citations[0].source_id == "chicago-2023-wasm"
+    assert_quotes_are_verbatim(answer, fixture_posts_dir)
+
+
+def test_an_empty_model_answer_falls_back_to_the_recaps_own_words(llm_assistant, fixture_posts_dir):
+    answer = list(llm_assistant(fake_model("\n")).stream("What is SpinKube?"))[-1].answer
     assert answer.backend == "extractive" and "no answer" in answer.fallback_reason
-    assert "language model gave no answer" in answer.text
+    assert "unavailable" not in answer.text  # nothing was down: no apology in the answer
     assert not answer.abstained and answer.citations[0].source_id == "chicago-2023-wasm"
     assert_quotes_are_verbatim(answer, fixture_posts_dir)
 
 
-def test_extractive_quotes_skip_what_was_already_said(assistant, fixture_settings):
-    """``exclude`` drops a quote that repeats an earlier sentence in either direction (contains or is contained)."""
-    from rag.extractive import extractive_answer
+def test_a_refusal_with_the_answer_in_a_passage_is_answered_from_it(llm_assistant, settings_with, monkeypatch):
+    question = "How many people came to KubeCon Detroit 2022 in person?"
+    answer = llm_assistant(fake_model("I don't know based on the recaps.")).ask(question)
+    assert not answer.abstained and "7,000" in answer.text and answer.backend == "openai"  # the model ran
+    monkeypatch.setattr(llm_module, "get_chat_model", lambda settings=None: fake_model("I don't know based on the recaps."))
+    trusting = Assistant(settings_with(llm_backend="openai", override_refusals=False)).ask(question)
+    assert trusting.abstained  # a strong model's refusal can be trusted instead
 
-    captured = {}
-    question = "What did the Detroit recap say about Backstage?"
 
-    import rag.verify as verify_module
+def test_a_sentence_that_recombines_the_posts_words_is_replaced_by_the_posts_own(llm_assistant, fixture_posts_dir):
+    # the model swaps who did what: Spotify *donated* Backstage, nobody "won" with it
+    model = fake_model("Spotify won a CNCF award for Backstage, the developer portal [1].")
+    answer = llm_assistant(model).ask("What did Spotify do with Backstage, per the Detroit recap?")
+    assert "won" not in answer.text
+    assert "Spotify donated to the CNCF" in answer.text
+    assert_quotes_are_verbatim(answer, fixture_posts_dir)
 
-    original = verify_module.Verifier.verify
 
-    def spy(self, text, evidence, question=""):
-        captured["evidence"] = evidence
-        return original(self, text, evidence, question)
-
-    verify_module.Verifier.verify = spy
-    try:
-        assistant.ask(question)
-    finally:
-        verify_module.Verifier.verify = original
-    evidence = captured["evidence"]
-    full = extractive_answer(evidence, question)
-    assert "Spotify donated" in full
-    said = ["Backstage appeared in a dozen talks"]  # contained in the Backstage sentence
-    assert "Spotify donated" not in extractive_answer(evidence, question, exclude=said)
-    assert extractive_answer(evidence, question, limit=1).count("[") == 1
+def test_a_how_many_answer_counting_something_else_abstains(llm_assistant):
+    # "a dozen talks" is a number, but not of people
+    model = fake_model("Backstage appeared in at least a dozen talks [1].")
+    answer = llm_assistant(model).ask("How many people saw the Backstage talks in Detroit?")
+    assert answer.abstained

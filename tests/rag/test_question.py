@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from rag.query import EventMention, condense, detect_events, is_follow_up, restrict_year, strip_event_mentions
+from rag.question import (
+    EventMention,
+    condense,
+    detect_events,
+    is_follow_up,
+    question_kind,
+    restrict_year,
+    spans_posts,
+    strip_event_mentions,
+    understand,
+)
 
 
 def mentions(text: str, reference_year: int | None = 2026) -> list[tuple]:
@@ -130,3 +140,56 @@ def test_no_history_means_no_change():
 def test_history_items_must_be_messages():
     with pytest.raises(TypeError, match="role"):
         condense("What about Detroit?", ["Which talks covered platform engineering?"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "standalone"),
+    [
+        ("And WebAssembly?", "What about WebAssembly at Valencia 2022?"),
+        ("Also security?", "What about security at Valencia 2022?"),
+    ],
+)
+def test_a_new_topic_in_a_few_words_replaces_the_old_one(follow_up, standalone):
+    # "And WebAssembly?" after a platform-engineering question is about WebAssembly, not both
+    assert condense(follow_up, HISTORY, 2026) == standalone
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many people attended KubeCon Europe 2018?", "count"),
+        ("How long was the flight to Salt Lake City?", "count"),
+        ("What share of respondents run Kubernetes in production?", "count"),
+        ("Why did Spotify replace Hermes with gRPC?", "why"),
+        ("What made the author unsure about going back?", "why"),
+        ("What were the three big takeaways from KubeCon Detroit 2022?", "list"),
+        ("Which topics did the Botkube recap cover?", "list"),
+        ("Who chaired Istio Day in Amsterdam?", "who"),
+        ("Which company won the End User Award?", "who"),
+        ("Which band played at the party?", "who"),
+        ("When was the all-attendee party?", "when"),
+        ("On which day did the contributor summit happen?", "when"),
+        ("Where was the all-attendee party held?", "where"),
+        ("Which venue hosted KubeCon India 2025?", "where"),
+        ("What did the Datadog recap say about platform engineering?", "general"),
+        ("What is SpinKube?", "general"),
+    ],
+)
+def test_the_kind_of_answer_a_question_wants(question, kind):
+    assert question_kind(question) == kind
+
+
+def test_questions_spread_over_posts():
+    assert spans_posts("How did attendance grow from Amsterdam 2023 to London 2025?", detect_events("Amsterdam 2023 London 2025"))
+    assert spans_posts("Compare the keynotes of both days", detect_events("Compare the keynotes"))
+    assert not spans_posts("What is SpinKube?", detect_events("What is SpinKube?"))
+
+
+def test_understand_restricts_by_the_event_argument_and_keeps_the_topic():
+    question = understand("What was said about Backstage?", None, 2026, event="Detroit", year=None)
+    assert question.events.mentions[0].city == "Detroit"
+    assert question.topic == "What was said about Backstage?" and question.kind == "general"
+    with pytest.raises(ValueError, match="Unrecognised event"):
+        understand("What was said about Backstage?", None, 2026, event="Narnia")
+    by_year = understand("What happened at KubeCon Detroit?", None, 2026, year=2022)
+    assert by_year.events.mentions[0].year == 2022 and "Detroit" not in by_year.topic

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from rag.errors import EmptyIndexError
-from rag.query import detect_events
+from rag.question import detect_events
 
 # Questions whose answer is in exactly one fixture post. Several hinge on a name the embedding model
 # blurs (Thanos, OpenKruise, CVE ids), which BM25 matches exactly.

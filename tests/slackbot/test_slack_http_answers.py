@@ -86,7 +86,7 @@ def test_mention_gets_a_cited_answer_in_its_thread(slack_api, start_bot, assista
     assert re.search(r"\[\d\]", section)  # citation markers (the seed posts have no URL to link)
     sources = [b["elements"][0]["text"] for b in update["blocks"] if b["type"] == "context"]
     detroit = [s for s in sources if s.startswith("*[") and "Three Big Takeaways" in s]
-    assert len(detroit) == 1
+    assert detroit  # one block per citation: each shows the line its sentence rests on
     assert (
         "(seed-kubecon-detroit-2022-three-takeaways.md) · KubeCon + CloudNativeCon North America 2022"
         in detroit[0]
@@ -142,7 +142,7 @@ def test_slash_command_answer_is_ephemeral(slack_api, start_bot, assistant):
     assert status == 200 and json.loads(body)["response_type"] == "ephemeral"
     reply = slack_api.wait_for("response_url:detroit", timeout=60)[0].params
     assert reply["response_type"] == "ephemeral"
-    assert "Detroit" in reply["text"] and reply["blocks"][-1]["type"] == "actions"
+    assert "WebAssembly" in reply["text"] and reply["blocks"][-1]["type"] == "actions"
     assert not slack_api.calls("chat.postMessage")  # nothing public
 
 

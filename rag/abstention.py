@@ -1,0 +1,342 @@
+"""When to say "I couldn't find that": decided by whether the evidence holds an answer, in one place.
+
+An answer needs passages that (a) are about what was asked and (b) hold the kind of thing asked for.
+
+* **About what was asked**: the question's terms (its topic words, without the question words and
+  the event, which retrieval already filtered on) are found in the passage, its heading path, or the
+  post's title, author and event, weighted by how rare each term is in the index (BM25's idf): "Which
+  *band* played at the all-attendee *party*?" over a passage about the party that names no band covers
+  the common words and misses the rare one that matters. The share must reach
+  ``settings.answer_min_coverage``.
+* **The kind of thing asked for** (:func:`rag.question.question_kind`): a "how many" needs a number the
+  question did not give (not a year); "who" a name; "when" a date, day or time; "where" a place or a
+  name; a list two or more entries. "Why" and open questions ask for no particular kind.
+
+The same test runs twice. Before the model is called, over every passage: when none passes, the
+answer abstains at once (no model call, no invented answer). After verification, over the passages the
+answer's sentences rest on: a fluent answer built on passages that do not hold the answer is not one.
+And when the model says it doesn't know, or nothing it wrote holds, while a passage passes the test,
+that passage's own words answer instead (``settings.override_refusals``: a small model refuses with
+the answer in hand; a user whose strong model's refusals are right can turn it off).
+
+Also here: a question resting on a multi-word name that none of the retrieved *posts* mentions ("What
+did Tim Hockin say…?") abstains before the model is called; the whole post is searched, not just the
+retrieved chunks, so a refusal never claims a post does not mention a name that it does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from rag.events import event_aliases
+from rag.evidence import Evidence, Passage
+from rag.question import Question, QuestionKind
+from rag.settings import Settings
+from rag.text import answer_numbers, content_terms, names, split_sentences, stems
+from rag.verify import Window, is_english
+
+# Words that say what kind of answer is wanted, or where it should come from, not what it is about.
+_QUESTION_WORDS = frozenset(
+    content_terms(
+        "how many much number percentage share fraction proportion who whom whose why reason reasons when "
+        "where which what date day time year month city venue location place list name names big large long "
+        "main key top major biggest three four five two several kind sort type according per write wrote "
+        "author writer blogger notes note held hold located take took taking place happen happened came come"
+    )
+)
+# "How many people": the thing counted, in the words posts use for it.
+_PEOPLE = frozenset(
+    stems("people attendees attendance participants visitors folks humans delegates attended")
+)
+_COUNTED_SYNONYMS = (
+    frozenset(stems("talks sessions presentations keynotes lightning")),
+    frozenset(stems("companies organizations organisations vendors sponsors members")),
+    frozenset(stems("projects tools")),
+)
+_COUNT_FILLER = frozenset(stems("the a an of different other more total"))
+_COUNT_NOUN_RE = re.compile(
+    r"\bhow many\s+((?:[\w'+#.-]+\s+){0,4}?)(?:did|do|does|were|was|are|is|have|has|had|will|would|can|could|came|come|attended|went|in|at|of|from|for|on|during|to)\b",
+    re.I,
+)
+_NUMBER = r"(?:\d[\d,.]*\+?\s*[kKmM]?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?|half)"
+_QUANTITY_UNITS = {  # what "how much / long / big / often, what share" wants after its number
+    "share": r"%|percent\b|per cent\b",
+    "much": r"%|percent\b|[$€£]|usd\b|eur\b|dollars?\b|euros?\b|[kmgt]b\b|times\b|x\b",
+    "long": r"(?:milli)?seconds?\b|secs?\b|minutes?\b|mins?\b|hours?\b|hrs?\b|h\b|days?\b|weeks?\b|months?\b|years?\b|ms\b",
+    "big": r"%|[kmgt]b\b|nodes?\b|cores?\b|cpus?\b|gpus?\b|pods?\b|clusters?\b|servers?\b|machines?\b|vms?\b|"
+    r"instances?\b|containers?\b|services?\b|people\b|attendees?\b|members?\b|users?\b|requests?\b|files?\b",
+    "often": r"times\b|per\b|every\b|a (?:day|week|month|year)\b",
+}
+_QUANTITY_QUESTION = (
+    ("share", re.compile(r"\bwhat (?:percentage|share|fraction|proportion)\b", re.I)),
+    ("much", re.compile(r"\bhow much\b", re.I)),
+    ("long", re.compile(r"\bhow long\b", re.I)),
+    ("big", re.compile(r"\bhow (?:big|large)\b", re.I)),
+    ("often", re.compile(r"\bhow often\b", re.I)),
+)
+_NUMBER_WORD_RE = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?|"
+    r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|twice|half)\b",
+    re.I,
+)
+_DATE_RE = re.compile(
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"morning|afternoon|evening|night|tonight|today|yesterday|tomorrow|weekend|week|day\s*\d|first day|"
+    r"second day|last day|(?:19|20)\d\d|\d{1,2}(?::\d\d)?\s*(?:am|pm)|\d{1,2}(?:st|nd|rd|th))\b",
+    re.I,
+)
+_PLACE_RE = re.compile(
+    r"\b(?:venue|hotel|hall|cent(?:er|re)|park|museum|restaurant|bar|room|stadium|arena|beach|palace|finca|"
+    r"club|street|square|building|campus|office|expo|convention)\b",
+    re.I,
+)
+_NO_ANSWER = {
+    "count": "The recaps I found don't give that number.",
+    "who": "The recaps I found don't say who.",
+    "when": "The recaps I found don't say when.",
+    "where": "The recaps I found don't say where.",
+}
+
+
+@dataclass(frozen=True)
+class Answerability:
+    ok: bool
+    coverage: float  # idf-weighted share of the question's terms found (see module doc)
+    reason: str = ""  # why not, in words a user can read
+
+
+def focus_terms(topic: str, idf=None) -> list[str]:
+    """The question's topic terms (stemmed), without the words that only say what kind of answer is wanted.
+
+    A hyphenated compound counts once, in the form the index knows: as a whole where posts write it so
+    ("all-attendee party"), else by its parts ("AI-related" where posts write "AI related"). ``idf``
+    tells what the index knows: a term it has never seen has the highest idf.
+    """
+    terms = content_terms(topic)
+    unseen = idf("\x00") if idf is not None else None
+    drop: set[str] = set()
+    for word in re.findall(r"[\w'’]+(?:[-/][\w'’]+)+", topic):
+        whole = content_terms(word.replace("/", "-"))[:1]
+        parts = set(content_terms(" ".join(re.split(r"[-/]", word))))
+        if whole and unseen is not None and idf(whole[0]) < unseen - 1e-9:
+            drop |= parts - set(whole)
+        else:
+            drop |= set(whole) - parts
+    return list(dict.fromkeys(t for t in terms if t not in drop and t not in _QUESTION_WORDS))
+
+
+def context_of(passage: Passage) -> str:
+    """What a passage is known by besides its words: post title, author, event, headings and post id
+    (a company blog's name is often only in its id: "percona-kubecon-amsterdam-2023-experience")."""
+    chunk = passage.chunk
+    slug = re.sub(r"[-_]+", " ", chunk.doc_id)
+    return f"{chunk.title} {chunk.author} {chunk.event} {event_aliases(chunk.event)} {passage.heading} {slug}"
+
+
+_SUFFIXES = ("e", "s", "es", "er", "or", "ee", "ees", "ship", "wid", "ing", "ed", "ion", "ation", "ance", "ence",
+             "ment", "al", "ly", "ive", "ist", "ism")  # fmt: skip
+
+
+def _matches(term: str, found: set[str]) -> bool:
+    """Same stem, or the same stem with a derivational ending (member/membership, attend/attende,
+    world/worldwid); not any shared prefix (party is not participant)."""
+    if term in found:
+        return True
+    if len(term) < 4:
+        return False
+    for other in found:
+        short, long = (term, other) if len(term) <= len(other) else (other, term)
+        if len(short) >= 4 and long.startswith(short) and long[len(short) :] in _SUFFIXES:
+            return True
+    return False
+
+
+def coverage(focus: Sequence[str], texts: Iterable[str], idf) -> float:
+    """Idf-weighted share of ``focus`` found among the terms of ``texts`` (1.0 when there is no focus)."""
+    if not focus:
+        return 1.0
+    found: set[str] = set()
+    for text in texts:
+        found.update(stems(text))
+    if found & _PEOPLE:  # "4,300 people met" covers "how many attended"
+        found |= _PEOPLE
+    weights = {t: max(idf(t), 0.1) for t in focus}
+    return sum(w for t, w in weights.items() if _matches(t, found)) / sum(weights.values())
+
+
+def counted_things(question: str) -> set[str]:
+    """What a "how many X …" question counts (stems of X; the people words for "how many people/came")."""
+    match = _COUNT_NOUN_RE.search(question)
+    words = set(stems(match.group(1))) - _COUNT_FILLER if match else set()
+    if not words or words & _PEOPLE:
+        words |= _PEOPLE
+    for group in _COUNTED_SYNONYMS:
+        if words & group:
+            words |= group
+    return words
+
+
+def counts(text: str, question: str) -> bool:
+    """Does ``text`` give a number for what the question counts?
+
+    "How many X" needs a sentence with a number and X (for people, a word for people: "4,300 people
+    met"; for talks, "sessions" will do); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
+    a currency, a percentage or a size, "how big/large" one with a size ("20,000+ cores"), "what share"
+    a percentage. Years and the question's own numbers are not answers.
+    """
+    if not answer_numbers(text, question) and not _NUMBER_WORD_RE.search(text):
+        return False
+    for unit, pattern in _QUANTITY_QUESTION:
+        if pattern.search(question):
+            return bool(re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I))
+    if not re.search(r"\bhow many\b|\bnumber of\b", question, re.I):
+        return True
+    wanted = counted_things(question)
+    for sentence in split_sentences(text):
+        said = sentence.text
+        if not (answer_numbers(said, question) or _NUMBER_WORD_RE.search(said)):
+            continue
+        found = set(stems(said))
+        if any(_matches(w, found) for w in wanted):
+            return True
+    return False
+
+
+def holds_kind(
+    kind: QuestionKind,
+    text: str,
+    question: str,
+    entries: int = 1,
+    about: Sequence[str] = (),
+    context: str = "",
+) -> bool:
+    """Does ``text`` hold the kind of thing the question asks for? (See the module doc.)
+
+    ``about``: the question's focus terms. A name, date or place must then stand in a sentence that also
+    has one of them ("the Program Committee *chairs*, Mitch Connors and Faseela K." for "Who chaired
+    Istio Day?"), or under a heading that has one (``context``), not anywhere in the passage: any passage
+    names somebody.
+    """
+    if kind == "count":
+        return counts(text, question)
+    if kind == "list":
+        return entries >= 2
+    if kind not in ("who", "when", "where"):
+        return True
+    sentences = [s.text for s in split_sentences(text)] or [text]
+    around = set(stems(context))
+    for sentence in sentences:
+        if about and not any(_matches(t, set(stems(sentence)) | around) for t in about):
+            continue
+        if kind == "who" and names(sentence) - names(question):
+            return True
+        if kind == "when" and _DATE_RE.search(sentence):
+            return True
+        if kind == "where" and (names(sentence) - names(question) or _PLACE_RE.search(sentence)):
+            return True
+    return False
+
+
+def kind_test(question: Question) -> Callable[[str], bool] | None:
+    """``text -> bool``: does a text hold the kind of thing the question asks for? ``None`` for the kinds
+    that ask for nothing checkable in one sentence (why, list, open questions)."""
+    if question.kind not in ("count", "who", "when", "where"):
+        return None
+    return partial(holds_kind, question.kind, question=question.standalone, about=focus_terms(question.topic))
+
+
+def judge_passages(
+    kind: QuestionKind, topic: str, question: str, passages: Sequence[Passage], idf, settings: Settings
+) -> Answerability:
+    """Does any one passage hold an answer? (Before the model is called.)
+
+    A passage in another language than the question cannot be word-matched: it passes on the kind of
+    answer alone, and the model reads it.
+    """
+    focus = focus_terms(topic, idf)
+    best = Answerability(False, 0.0, _NO_ANSWER.get(kind, ""))
+    for passage in passages:
+        texts = [s.display for s in passage.sentences]
+        share = coverage(focus, [*texts, context_of(passage)], idf) if passage_is_english(passage) else 1.0
+        entries = len(passage.sentences) if passage.outline else _entries(passage)
+        held = holds_kind(kind, " ".join(texts), question, entries, focus, passage.heading)
+        if held and share >= settings.answer_min_coverage:
+            if share > best.coverage or not best.ok:
+                best = Answerability(True, share)
+        elif not best.ok and share > best.coverage:
+            best = Answerability(False, share, best.reason)
+    return best
+
+
+def judge_answer(
+    kind: QuestionKind,
+    topic: str,
+    question: str,
+    windows: Sequence[Window],
+    idf,
+    settings: Settings,
+    said_texts: Sequence[str] | None = None,
+    evidence: Evidence | None = None,
+) -> Answerability:
+    """Do the windows an answer rests on hold the answer? (After verification.)
+
+    The kind of thing asked for must be in what the answer says (``said_texts``, by default the windows'
+    words); the question's terms may be anywhere in the windows' passages and context.
+    """
+    if not windows:
+        return Answerability(False, 0.0, _NO_ANSWER.get(kind, ""))
+    passages = list({id(w.passage): w.passage for w in windows}.values())
+    if evidence is not None:  # an outline is about its post: the post's other passages count with it
+        outlined = {p.doc_id for p in passages if p.outline}
+        passages += [p for p in evidence.passages if p.doc_id in outlined and p not in passages]
+    texts = [s.display for p in passages for s in p.sentences] + [context_of(p) for p in passages]
+    english = all(passage_is_english(p) for p in passages)
+    share = coverage(focus_terms(topic, idf), texts, idf) if english else 1.0
+    said = " ".join(said_texts) if said_texts is not None else " ".join(w.text for w in windows)
+    entries = sum(len(w.sentences) if w.passage.outline else 1 for w in windows)
+    if kind == "list":
+        entries = max(entries, max(_entries(w.passage) for w in windows))
+    headings = " ".join(p.heading for p in passages)
+    if not holds_kind(kind, said, question, entries, focus_terms(topic, idf), headings):
+        return Answerability(False, share, _NO_ANSWER.get(kind, ""))
+    return Answerability(share >= settings.answer_min_coverage, share)
+
+
+def passage_is_english(passage: Passage) -> bool:
+    return is_english(" ".join(s.display for s in passage.sentences))
+
+
+def _entries(passage: Passage) -> int:
+    """List entries a passage holds: its list items, else its sentences' comma-separated parts."""
+    items = sum(s.kind == "item" for s in passage.sentences)
+    if items >= 2:
+        return items
+    return max((len(re.split(r",|\band\b|;", s.display)) for s in passage.sentences), default=0)
+
+
+def names_not_in(topic: str, posts: Iterable[tuple[str, str]]) -> list[str]:
+    """Multi-word names the question depends on ("Tim Hockin", "CNCF End User Award") that none of the
+    ``posts`` mentions; ``posts`` are ``(text, context)`` pairs: each retrieved post's whole text and its
+    title/author/event.
+
+    "What did Tim Hockin say in his keynote?" over posts that never name him has no grounded answer,
+    however on-topic the posts are: a model asked anyway attributes what they do say to him. Single
+    capitalised words are not checked (a question's "GA" or "Besides" is not a premise); ``topic`` is the
+    question without its event words, which retrieval filters on and posts rarely repeat.
+    """
+    wanted = [match.group(1).strip(" '’") for match in _MULTI_WORD_NAME_RE.finditer(topic)]
+    if not wanted:  # most questions: no need to stem the retrieved posts
+        return []
+    known: set[str] = set()
+    for text, context in posts:
+        known.update(content_terms(f"{text} {context} {event_aliases(context)}"))
+    return [re.sub(r"['’]s$", "", name) for name in wanted if not set(content_terms(name)) <= known]
+
+
+_MULTI_WORD_NAME_RE = re.compile(
+    r"(?<![.?!]\s)(?<!^)\b([A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|de|van|von)){0,3}\s+[A-Z][\w'’-]*)"
+)

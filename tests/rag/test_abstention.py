@@ -1,0 +1,94 @@
+"""Abstention: does the evidence hold the kind of answer asked for, about what was asked?"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag.abstention import counts, coverage, focus_terms, holds_kind, names_not_in
+
+
+def flat_idf(term: str) -> float:
+    """Every term weighs the same, except the one no index has seen (the highest idf)."""
+    return 9.0 if term == "\x00" else 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "expected"),
+    [
+        ("There are 155 CNCF ambassadors around the world.", "How many CNCF ambassadors are there?", True),
+        ("4300 people met at Bella Center.", "How many people attended KubeCon Europe 2018?", True),
+        ("Seattle had 8,000 attendees.", "How many came to Seattle?", True),
+        ("I attended 12 sessions on the first day.", "How many talks did the author attend?", True),
+        ("This was my fourth consecutive KubeCon.", "How many KubeCons in a row had he attended?", True),
+        # a number of something else is no answer to "how many people"
+        ("This blog shares our packed 2 days at KubeCon.", "How many people attended KubeCon India 2025?", False),
+        ("I presented my first in-person talk.", "How many people attended KubeCon China 2023?", False),
+        ("KubeCon 2023 was great.", "How many people attended KubeCon 2023?", False),  # the question's own number
+        ("The long 20-hour flight was tiring.", "How long was the flight?", True),
+        ("6 months later, they launched Argo Rollouts.", "How long after starting did they launch it?", True),
+        ("They reached a cost reduction of about ~80%.", "How much did they save?", True),
+        ("It ran on a cluster with 20,000+ cores.", "How big was the cluster?", True),
+        ("The demo was impressive.", "How big was the cluster?", False),
+        ("Prices went up again this year.", "How much did a ticket cost?", False),
+    ],
+)
+def test_a_count_needs_a_number_of_the_thing_counted(text, question, expected):
+    assert counts(text, question) is expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("who", "The Program Committee chairs were Mitch Connors and Faseela K.", True),
+        ("who", "the chairs opened the day with a keynote.", False),
+        ("when", "On Thursday there was an all-attendee party.", True),
+        ("when", "The party was great fun.", False),
+        ("where", "4300 people met at Bella Center.", True),
+        ("where", "it was held somewhere nice.", False),
+        ("why", "anything at all", True),
+        ("general", "anything at all", True),
+    ],
+)
+def test_the_kind_of_thing_asked_for(kind, text, expected):
+    assert holds_kind(kind, text, "Who chaired it? When? Where?") is expected
+
+
+def test_a_list_needs_two_entries():
+    assert holds_kind("list", "", "Which topics?", entries=3)
+    assert not holds_kind("list", "One thing.", "Which topics?", entries=1)
+
+
+def test_focus_terms_drop_question_words_and_count_compounds_once():
+    assert focus_terms("How many people attended the keynote according to the author?") == ["attend", "keynot"]
+    # a compound the index knows stays whole; one it never saw counts by its parts
+    known = {"all-attende": 3.0, "parti": 1.0}
+
+    def idf(term: str) -> float:
+        return known.get(term, 9.0)
+
+    assert focus_terms("Where was the all-attendee party held?", idf) == ["all-attende", "parti"]
+    assert focus_terms("What was the biggest AI-related announcement?", idf) == ["ai", "relat", "announc"]
+
+
+def test_coverage_weighs_rare_terms_and_accepts_derived_forms():
+    focus = ["band", "parti"]
+    weights = {"band": 3.0, "parti": 1.0}
+    covered = coverage(focus, ["On Thursday there was a party for everyone."], weights.__getitem__)
+    assert math.isclose(covered, 0.25)  # the party is there, the band (the rare word) is not
+    assert coverage(["member"], ["The CNCF membership grew."], flat_idf) == 1.0  # member / membership
+    assert coverage(["parti"], ["Participants came from 40 countries."], flat_idf) == 0.0  # not "party"
+    assert coverage(["attend"], ["4300 people met at Bella Center."], flat_idf) == 1.0  # people attend
+    assert coverage([], ["anything"], flat_idf) == 1.0
+
+
+def test_a_name_is_missing_only_when_no_retrieved_post_mentions_it():
+    posts = [
+        ("Istio Day opened with remarks from John Howard and Keith Mattix.", "Istio at KubeCon NA 2025"),
+        ("Much later in the same post: Tim Hockin joined the panel.", "Istio at KubeCon NA 2025"),
+    ]
+    assert names_not_in("What did Tim Hockin say?", posts) == []  # anywhere in the post, not just a chunk
+    assert names_not_in("What did Kelsey Hightower say?", posts) == ["Kelsey Hightower"]
+    assert names_not_in("Which company won the CNCF End User Award?", posts) == ["CNCF End User Award"]
+    assert names_not_in("What is eBPF?", posts) == []  # single words are not premises
