@@ -4,6 +4,7 @@ python -m eval validate eval/gold.jsonl [--corpus DIR]
 python -m eval run --gold eval/gold.jsonl [--corpus DIR] [--out DIR] [--retrieval-only] [--baseline]
                    [--compare PREVIOUS_RUN] [--limit N] [--judge]
 python -m eval calibrate [--labels eval/grounding_labels.jsonl] [--write]
+python -m eval labels FILE --gold GOLD [--split test]   # answers read against the posts: the figures
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         "--compare", type=Path, default=None, metavar="PREVIOUS_RUN", help="earlier output directory"
     )
     run.add_argument("--limit", type=int, default=None, help="only the first N gold items")
+    run.add_argument(
+        "--split",
+        choices=("tune", "test", "all"),
+        default="all",
+        help="only the items of one half of the fixed split (eval/split.json); the test half is the figure",
+    )
+    run.add_argument(
+        "--human-labels",
+        type=Path,
+        default=None,
+        help="answers read against the posts (python -m eval labels): their figures go into the report",
+    )
     run.add_argument("--judge", action="store_true", help="also ask the configured LLM to judge answers")
     run.add_argument(
         "--store", type=Path, default=None, help="eval Chroma directory (default: <KQA_HOME>/eval/chroma)"
@@ -57,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
         "--labels", type=Path, default=DEFAULT_LABELS, help="grounding hand labels for agreement"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    labels = commands.add_parser("labels", help="figures of answers read against the posts (eval/labels.py)")
+    labels.add_argument("file", type=Path, help="labels JSONL")
+    labels.add_argument("--gold", type=Path, required=True, help="the gold file the labelled answers are for")
+    labels.add_argument("--split", choices=("tune", "test", "all"), default="all")
+    labels.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     calibrate = commands.add_parser("calibrate", help="fit the grounding scorer's thresholds on hand labels")
     calibrate.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
@@ -100,10 +119,26 @@ def _run(args) -> int:
         store_dir=args.store,
         labels=args.labels,
         progress=not args.no_progress,
+        split=args.split,
+        human_labels=args.human_labels,
     )
     report = run_eval(config)
     print_summary(report)
     print(f"Report: {out / 'report.md'} (and report.json, {', '.join(report.get('charts', []))})")
+    return EXIT_OK
+
+
+def _labels(args) -> int:
+    from eval.gold import load_gold
+    from eval.labels import load_labels, render_summary, summarize
+    from eval.split import select_split
+
+    items = select_split(load_gold(args.gold), args.gold, args.split)
+    summary = summarize(load_labels(args.file), items)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print("\n".join(render_summary(summary, f"{args.file} on {args.gold} ({args.split})")))
     return EXIT_OK
 
 
@@ -121,7 +156,7 @@ def _calibrate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate}
+    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate, "labels": _labels}
     try:
         return handlers[args.command](args)
     except (KQAError, FileNotFoundError, ValueError) as exc:

@@ -215,6 +215,10 @@ def render_markdown(report: dict) -> str:
     if meta.get("commit"):
         lines.append(f"- **Commit:** `{meta['commit']}`")
     lines.append("")
+    if report.get("human_labels"):
+        from eval.labels import render_figures
+
+        lines += render_figures(report["human_labels"], f"Answers read against the posts (`{report['human_labels'].get('labels', '')}`)")
     if report.get("targets"):
         lines += ["## Targets", ""]
         lines += _targets_table(report["targets"], has_baseline)

@@ -205,7 +205,7 @@ def test_missing_and_unexpected_keys(tmp_path, corpus):
         ({"id": 7}, "'id' must be a non-empty string"),
         ({"question": ""}, "'question' must be a non-empty string"),
         ({"answer": None}, "'answer' must be a non-empty string"),
-        ({"type": "opinion"}, "'type' is 'opinion'; must be one of fact, why, multi, unanswerable"),
+        ({"type": "opinion"}, "'type' is 'opinion'; must be one of fact, list, why, multi, unanswerable"),
         ({"key_facts": "valencia"}, "'key_facts' must be a list of lists of strings"),
         ({"key_facts": [["valencia"], "7000"]}, "key_facts[1] must be a non-empty list of strings"),
         ({"key_facts": [["valencia"], []]}, "key_facts[1] must be a non-empty list of strings"),
@@ -317,7 +317,7 @@ def test_another_gold_file_in_the_same_format_validates(tmp_path, corpus):
 def test_run_validate_summarises_a_valid_file(tmp_path, corpus):
     out = io.StringIO()
     assert run_validate(write_gold(tmp_path, good_record()), corpus, out=out) == 0
-    assert "OK, 1 items (fact 1, why 0, multi 0, unanswerable 0); 1 distinct source posts" in out.getvalue()
+    assert "OK, 1 items (fact 1, list 0, why 0, multi 0, unanswerable 0); 1 distinct source posts" in out.getvalue()
 
 
 def test_run_validate_lists_problems_and_fails(tmp_path, corpus):
