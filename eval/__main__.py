@@ -4,6 +4,7 @@ python -m eval validate eval/gold.jsonl [--corpus DIR]
 python -m eval run --gold eval/gold.jsonl [--corpus DIR] [--out DIR] [--retrieval-only] [--baseline]
                    [--compare PREVIOUS_RUN] [--limit N] [--judge]
 python -m eval calibrate [--labels eval/grounding_labels.jsonl] [--write]
+python -m eval sheet RUN_DIR --out SHEET.jsonl            # a labelling sheet from a run's answers
 python -m eval labels FILE --gold GOLD [--split test]   # answers read against the posts: the figures
 """
 
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     labels.add_argument("--split", choices=("tune", "test", "all"), default="all")
     labels.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    sheet = commands.add_parser("sheet", help="a labelling sheet (JSONL) from a run, for reading answers against the posts")
+    sheet.add_argument("run", type=Path, help="a run's output directory (holds report.json)")
+    sheet.add_argument("--out", type=Path, required=True, help="the sheet to write (JSONL)")
+
     calibrate = commands.add_parser("calibrate", help="fit the grounding scorer's thresholds on hand labels")
     calibrate.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
     calibrate.add_argument("--write", action="store_true", help="store the thresholds for every later run")
@@ -142,6 +147,16 @@ def _labels(args) -> int:
     return EXIT_OK
 
 
+def _sheet(args) -> int:
+    from eval.labels import labelling_sheet
+
+    report = json.loads((args.run / "report.json").read_text(encoding="utf-8"))
+    rows = labelling_sheet(report)
+    args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    print(f"wrote {len(rows)} records to {args.out}: fill in 'label' and each sentence's 'label' (see eval/labels.py)")
+    return EXIT_OK
+
+
 def _calibrate(args) -> int:
     from eval.grounding import DEFAULT_THRESHOLDS, calibrate, load_labels
 
@@ -156,7 +171,7 @@ def _calibrate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate, "labels": _labels}
+    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate, "labels": _labels, "sheet": _sheet}
     try:
         return handlers[args.command](args)
     except (KQAError, FileNotFoundError, ValueError) as exc:

@@ -230,3 +230,37 @@ def render_figures(figures: dict, title: str = "Answers read against the posts")
     if figures["stale"]:
         lines.append(f"Read on an earlier answer (re-read): {', '.join(figures['stale'][:10])}.")
     return lines + [""]
+
+
+def labelling_sheet(report: dict, system: str = "kqa") -> list[dict]:
+    """One record per question of a run's report, ready for a reader to fill in ``label`` and each
+    sentence's ``label`` (and ``defect``): the question, the gold answer and posts, the answer, its
+    sentences with what each cites, and every citation's quote."""
+    from rag.verify import parse_answer
+
+    sheet = []
+    for question in report.get("questions", []):
+        output = question.get(system) or {}
+        answer = output.get("answer", "")
+        citations = output.get("citations", [])
+        numbers = {c["n"] for c in citations}
+        sentences = [] if output.get("abstained") else [
+            {"text": s.text, "cites": s.cited, "label": "", "defect": ""} for s in parse_answer(answer, numbers)
+        ]
+        sheet.append(
+            {
+                "id": question["id"],
+                "type": question["type"],
+                "question": question["question"],
+                "gold_answer": question.get("gold", {}).get("answer", ""),
+                "gold_sources": question.get("gold", {}).get("sources", []),
+                "answer": answer,
+                "abstained": bool(output.get("abstained")),
+                "citations": [{"n": c["n"], "post": c["source_id"], "quote": c["quote"]} for c in citations],
+                "label": "",
+                "sentences": sentences,
+                "reader": "",
+                "note": "",
+            }
+        )
+    return sheet

@@ -35,7 +35,7 @@ from rag.events import event_aliases
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
 from rag.settings import Settings
-from rag.text import answer_numbers, content_terms, names, split_sentences, stems
+from rag.text import STOP_WORDS, answer_numbers, content_terms, names, split_sentences, stems
 from rag.verify import Window, is_english
 
 # Words that say what kind of answer is wanted, or where it should come from, not what it is about.
@@ -56,10 +56,12 @@ _COUNTED_SYNONYMS = (
     frozenset(stems("companies organizations organisations vendors sponsors members")),
     frozenset(stems("projects tools")),
 )
-_COUNT_FILLER = frozenset(stems("the a an of different other more total"))
-_COUNT_NOUN_RE = re.compile(
-    r"\bhow many\s+((?:[\w'+#.-]+\s+){0,4}?)(?:did|do|does|were|was|are|is|have|has|had|will|would|can|could|came|come|attended|went|in|at|of|from|for|on|during|to)\b",
-    re.I,
+COUNT_WINDOW_BEFORE, COUNT_WINDOW_AFTER = 3, 4  # "attendance reached 12,000"; "4,300 people met"
+_SHARE_RE = re.compile(r"\d[\d,.]*\s*(?:%|percent\b|per cent\b)", re.I)
+_COUNT_FILLER = frozenset(stems("the a an and or of different other more total"))
+_COUNT_NOUN_RE = re.compile(r"\b(?:how many|(?:the )?number of)\s+([^?.!,;]*)", re.I)
+_COUNT_STOP = frozenset(
+    ["did", "do", "does", "were", "was", "are", "is", "have", "has", "had", "will", "would", "can", "could", "came", "come", "attended", "went", "change", "changed", "grow", "grew", "in", "at", "of", "from", "for", "on", "during", "to", "between", "by", "that", "who", "which"]
 )
 _NUMBER = r"(?:\d[\d,.]*\+?\s*[kKmM]?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?|half)"
 _QUANTITY_UNITS = {  # what "how much / long / big / often, what share" wants after its number
@@ -171,7 +173,12 @@ def coverage(focus: Sequence[str], texts: Iterable[str], idf) -> float:
 def counted_things(question: str) -> set[str]:
     """What a "how many X …" question counts (stems of X; the people words for "how many people/came")."""
     match = _COUNT_NOUN_RE.search(question)
-    words = set(stems(match.group(1))) - _COUNT_FILLER if match else set()
+    counted: list[str] = []
+    for word in (match.group(1).split() if match else []):  # up to three words, to the verb
+        if word.lower() in _COUNT_STOP or len(counted) == 3:
+            break
+        counted.append(word)
+    words = set(stems(" ".join(counted))) - _COUNT_FILLER
     if not words or words & _PEOPLE:
         words |= _PEOPLE
     for group in _COUNTED_SYNONYMS:
@@ -183,8 +190,8 @@ def counted_things(question: str) -> set[str]:
 def counts(text: str, question: str) -> bool:
     """Does ``text`` give a number for what the question counts?
 
-    "How many X" needs a sentence with a number and X (for people, a word for people: "4,300 people
-    met"; for talks, "sessions" will do); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
+    "How many X" needs a number with X at most three words before it or four after (for people, a word
+    for people: "4,300 people met", "attendance reached 12,000"; for talks, "sessions" will do); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
     a currency, a percentage or a size, "how big/large" one with a size ("20,000+ cores"), "what share"
     a percentage. Years and the question's own numbers are not answers.
     """
@@ -196,12 +203,16 @@ def counts(text: str, question: str) -> bool:
     if not re.search(r"\bhow many\b|\bnumber of\b", question, re.I):
         return True
     wanted = counted_things(question)
-    for sentence in split_sentences(text):
-        said = sentence.text
-        if not (answer_numbers(said, question) or _NUMBER_WORD_RE.search(said)):
+    said = _SHARE_RE.sub(" ", text)  # a share is not a count: "roughly 80% of the ones I wanted to see"
+    tokens = re.findall(r"[\w'+#.,$€£-]+", said)
+    given = answer_numbers(said, question)
+    for i, token in enumerate(tokens):
+        leading = re.match(r"\d[\d,.]*[kKmM]?", token)
+        value = leading.group(0).replace(",", "").rstrip(".") if leading else ""
+        if not (value in given or _NUMBER_WORD_RE.fullmatch(token.lower())):
             continue
-        found = set(stems(said))
-        if any(_matches(w, found) for w in wanted):
+        near = set(stems(" ".join(tokens[max(0, i - COUNT_WINDOW_BEFORE) : i] + tokens[i + 1 : i + 1 + COUNT_WINDOW_AFTER])))
+        if any(_matches(w, near) for w in wanted):
             return True
     return False
 
@@ -229,16 +240,62 @@ def holds_kind(
         return True
     sentences = [s.text for s in split_sentences(text)] or [text]
     around = set(stems(context))
+    relation = relation_terms(question)
     for sentence in sentences:
-        if about and not any(_matches(t, set(stems(sentence)) | around) for t in about):
+        own = set(stems(sentence))
+        if about and not any(_matches(t, own | around) for t in about):
             continue
-        if kind == "who" and names(sentence) - names(question):
+        if relation and not any(_matches(t, own | around) for t in relation):
+            continue  # "who *won*" needs a sentence about winning, not just one with a name
+        if kind == "who" and (names(sentence) - names(question)) - _NOT_NAMES:
             return True
         if kind == "when" and _DATE_RE.search(sentence):
             return True
-        if kind == "where" and (names(sentence) - names(question) or _PLACE_RE.search(sentence)):
+        if kind == "where" and ((names(sentence) - names(question)) - _NOT_NAMES or _PLACE_RE.search(sentence)):
             return True
     return False
+
+
+# Capitalised words that name no one: days, months, the conference itself.
+_NOT_NAMES = frozenset(
+    content_terms(
+        "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
+        "august september october november december kubecon cloudnativecon kubernetes"
+    )
+)
+_AUXILIARIES = frozenset(["did", "does", "do", "was", "were", "is", "are", "has", "have", "had", "will", "would", "can", "could"])
+# The relation a who/where/when question asks about, in the words posts use for it.
+_RELATIONS = {
+    "won": "won win wins winner winners winning",
+    "win": "won win wins winner winners winning",
+    "played": "played play plays performed performing band dj music musician",
+    "performed": "played play performed performing band dj music",
+    "gave": "gave give given gives delivered presented spoke",
+    "delivered": "gave delivered presented spoke",
+    "presented": "presented presenting gave delivered spoke",
+    "held": "held hold hosted venue located",
+    "hosted": "hosted host hosting held co-hosted organized organised",
+    "opened": "opened open opening kicked welcome",
+    "chaired": "chaired chair chairs chairing",
+    "organized": "organized organised organizing organiser organizer organizers hosted",
+}
+_WH_VERB_RE = re.compile(
+    r"^\W*(?:and |so |but )?(?:who|whom|which\s+[\w-]+(?:\s+or\s+[\w-]+)?|what\s+[\w-]+)\s+([a-z]+)\b", re.I
+)
+_TRAILING_VERB_RE = re.compile(r"\b(held|hosted|organi[sz]ed|located)\s*\??\s*$", re.I)
+
+
+def relation_terms(question: str) -> set[str]:
+    """The stems a sentence must have to answer a who/where/when question about a relation ("Which band
+    *played*…?", "Who *won*…?", "Where was it *held*?"); empty when the question names no such verb."""
+    match = _WH_VERB_RE.search(question) or _TRAILING_VERB_RE.search(question)
+    verb = match.group(1).lower() if match else ""
+    if not verb or verb in _AUXILIARIES:
+        trailing = _TRAILING_VERB_RE.search(question)
+        verb = trailing.group(1).lower() if trailing else ""
+    if not verb or verb in _AUXILIARIES or verb in STOP_WORDS:
+        return set()
+    return set(stems(_RELATIONS.get(verb, verb)))
 
 
 def kind_test(question: Question) -> Callable[[str], bool] | None:
@@ -321,20 +378,33 @@ def _entries(passage: Passage) -> int:
 def names_not_in(topic: str, posts: Iterable[tuple[str, str]]) -> list[str]:
     """Multi-word names the question depends on ("Tim Hockin", "CNCF End User Award") that none of the
     ``posts`` mentions; ``posts`` are ``(text, context)`` pairs: each retrieved post's whole text and its
-    title/author/event.
+    title, event, author and id.
 
     "What did Tim Hockin say in his keynote?" over posts that never name him has no grounded answer,
     however on-topic the posts are: a model asked anyway attributes what they do say to him. Single
     capitalised words are not checked (a question's "GA" or "Besides" is not a premise); ``topic`` is the
     question without its event words, which retrieval filters on and posts rarely repeat.
+
+    A name counts as mentioned when at least half its words are, its longest word among them ("Bedrock
+    Streaming" where posts say "Bedrock"), and a word may sit inside a handle or post id ("Adit Modi" is
+    the author of "aditmodi-first-in-person-…", "Alex Moss" writes as "@alexdmoss").
     """
     wanted = [match.group(1).strip(" '’") for match in _MULTI_WORD_NAME_RE.finditer(topic)]
     if not wanted:  # most questions: no need to stem the retrieved posts
         return []
     known: set[str] = set()
+    handles: set[str] = set()
     for text, context in posts:
         known.update(content_terms(f"{text} {context} {event_aliases(context)}"))
-    return [re.sub(r"['’]s$", "", name) for name in wanted if not set(content_terms(name)) <= known]
+        handles.update(w for w in re.findall(r"[a-z0-9]+", context.lower()) if len(w) >= 6)
+    missing = []
+    for name in wanted:
+        terms = list(dict.fromkeys(content_terms(name)))
+        found = {t for t in terms if t in known or (len(t) >= 3 and any(t in h for h in handles))}
+        longest = max(terms, key=len, default="")
+        if terms and not (2 * len(found) >= len(terms) and longest in found):
+            missing.append(re.sub(r"['’]s$", "", name))
+    return missing
 
 
 _MULTI_WORD_NAME_RE = re.compile(

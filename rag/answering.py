@@ -23,6 +23,7 @@ from rag.evidence import Evidence
 from rag.prompts import answer_prompt
 from rag.question import Question
 from rag.settings import Settings
+from rag.verify import dangles
 
 MAX_SENTENCES = 2
 _NUMBERING_RE = re.compile(r"^\d+[.)]\s+")
@@ -79,10 +80,11 @@ def extractive_answer(
         if sentence.text.rstrip().endswith("?") or passage.doc_id in skip_posts:
             continue
         text = sentence.display
-        if question.kind == "list" and sentence.text.rstrip().endswith(":"):
+        if sentence.text.rstrip().endswith(":") or dangles(sentence.text):  # an intro answers only with its list
             items = [s.display for s in passage.sentences if s.kind == "item" and s.start > sentence.start]
-            if len(items) >= 2:
-                text = f"{text} {'; '.join(items)}"
+            if len(items) < 2:
+                continue
+            text = "\n".join([text, *(f"- {item}" for item in items)])
         if not holds_kind(question.kind, text, question.standalone, _entries(text), focus, passage.heading):
             continue
         share = coverage(focus, [text, *(s.display for s in passage.sentences), context_of(passage)], idf)
@@ -93,10 +95,13 @@ def extractive_answer(
         picked.append((text, passage.n, passage.doc_id))
         if len(picked) >= (MAX_SENTENCES if question.spread and not skip_posts else 1):
             break
-    return " ".join(_cite(text, n) for text, n, _ in picked)
+    return "\n".join(_cite(text, n) for text, n, _ in picked)
 
 
 def _cite(text: str, n: int) -> str:
+    """``text`` with ``[n]`` before its full stop; each line of a list its own citation."""
+    if "\n" in text:
+        return "\n".join(_cite(line, n) if not line.startswith("- ") else f"{line} [{n}]" for line in text.split("\n"))
     text = text.rstrip(" :;,")
     if text and text[-1] in ".!?":
         return f"{text[:-1]} [{n}]{text[-1]}"

@@ -412,7 +412,7 @@ def _post_context(snapshot, doc_id: str) -> str:
     """What a post is known by besides its text: title, event, author (from any of its chunks)."""
     post = snapshot.posts.get(doc_id)
     author = next((c.author for c in snapshot.chunks_of(doc_id)[:1]), "")
-    return f"{post.title} {post.event} {author}" if post else ""
+    return f"{post.title} {post.event} {author} {doc_id}" if post else ""
 
 
 def _validate(question, history, event, year) -> str:

@@ -458,8 +458,18 @@ def question_kind(question: str) -> QuestionKind:
 
 
 def spans_posts(question: str, events: EventQuery) -> bool:
-    """Is the answer spread over several posts: two events named, or "compare", "both", "how did … grow"?"""
-    return len(events.mentions) >= 2 or bool(_SPREAD_RE.search(question))
+    """Is the answer spread over several posts: two different events named ("Austin 2017 … Barcelona
+    2019"; not "2023 … in Shanghai", which one event can be), or "compare", "both", "how did … grow"?"""
+    mentions = events.mentions
+    different = any(_differ(a, b) for i, a in enumerate(mentions) for b in mentions[i + 1 :])
+    return different or bool(_SPREAD_RE.search(question))
+
+
+def _differ(a: EventMention, b: EventMention) -> bool:
+    """Can no single event match both mentions?"""
+    return any(
+        x and y and x != y for x, y in ((a.year, b.year), (a.city.lower(), b.city.lower()), (a.region, b.region))
+    )
 
 
 @dataclass(frozen=True)

@@ -200,14 +200,22 @@ def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
     return out
 
 
+_ENGLISH_HINTS = frozenset(
+    ["the", "a", "an", "and", "of", "to", "in", "is", "was", "were", "are", "for", "on", "with", "that", "this", "it", "at", "by", "from", "as", "be", "have", "has", "i", "we", "you", "they", "he", "she", "not", "but", "or"]
+)
+_FOREIGN_HINTS = frozenset(
+    ["le", "la", "les", "des", "du", "une", "et", "est", "sont", "pour", "avec", "dans", "sur", "nous", "vous", "ils", "el", "los", "las", "del", "por", "con", "una", "het", "een", "van", "voor", "niet", "ook", "der", "die", "das", "und", "ist", "nicht", "mit", "auf"]
+)
+
+
 def is_english(text: str) -> bool:
     """Roughly: does this read as English? No CJK, and in a longer text at least a sixth of the words are
     English function words (English prose runs at about two in five; French at under one in ten)."""
     if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text):
         return False
     tokens = re.findall(r"[a-zà-ÿ']+", text.lower())
-    if len(tokens) < 6:
-        return True
+    if len(tokens) < 6:  # too short to count: foreign only when it has a foreign function word and no English one
+        return not (set(tokens) & _FOREIGN_HINTS) or bool(set(tokens) & _ENGLISH_HINTS)
     return sum(t in STOP_WORDS for t in tokens) / len(tokens) >= 1 / 6
 
 
@@ -324,6 +332,9 @@ class Verifier:
         # A sentence that repeats itself ("a reduction of ~80% in AWS of about ~80%") or speaks in a
         # blogger's first person is not the model's claim to keep: the window's own words replace it.
         # So is a fragment ("Mitch Connors"), and a sentence that only restates the question.
+        if dangles(sentence.text):  # "I thought it was notable that" (a list followed): no claim of its own
+            sentence.status, sentence.text = "connective", ""
+            return
         said = set(content_terms(sentence.text)) - _FRAMING
         restates = said <= set(content_terms(question))
         if restates and sentence.text.rstrip().endswith(":"):  # "The three trends were:" introduces a list
@@ -386,7 +397,7 @@ class Verifier:
             if window is None or window.english or is_english(s.text):
                 continue
             try:
-                english = " ".join(translate(window.text).split())
+                english = strip_markers(" ".join(translate(window.text).split())).strip()
             except Exception:  # noqa: BLE001 - a failed translation leaves the post's own words
                 continue
             if not english or not is_english(english) or numbers(english) != numbers(window.text):
@@ -489,6 +500,18 @@ def without_framing(text: str) -> str:
     return stripped or text
 
 
+_DANGLING = frozenset(["that", "the", "a", "an", "of", "to", "and", "or", "with", "for", "by", "from", "in", "on", "at", "as", "which", "who", "because", "than", "is", "are", "was", "were"])
+
+
+def dangles(text: str) -> bool:
+    """Does a sentence stop mid-thought ("…it was notable that")? Such a line introduced what follows."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in ".!?:)\"”'’":
+        return False
+    last = re.findall(r"[A-Za-z']+", stripped)
+    return bool(last) and last[-1].lower() in _DANGLING
+
+
 def _repeats(text: str) -> bool:
     """Does a sentence repeat a run of three words (a small model looping)?"""
     tokens = [t.strip(".,") for t in re.findall(r"[\w~%$.,]+", text.lower()) if t.strip(".,")]
@@ -559,7 +582,7 @@ def quoted(window: Window) -> str:
     """A window's own words as an answer sentence (an outline's entries joined)."""
     if window.passage.outline:
         return "; ".join(s.display for s in window.sentences) + "."
-    text = window.text.strip()
+    text = window.text.strip().rstrip(":;,")
     text = text[:1].upper() + text[1:]
     return text + "." if text and text[-1] not in ".!?" else text
 
