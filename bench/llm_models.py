@@ -76,9 +76,11 @@ def _rss_mb() -> float:
 
 
 def build_evidence(corpus: Path, budget: int) -> str:
-    """Two posts, each cut at a sentence boundary to half the token budget, rendered as the Assistant does."""
+    """Two posts, each cut at a sentence boundary to half the token budget, rendered the way the Assistant
+    renders passages (a ``<post>`` tag per post, each passage ending in its number)."""
     from rag.components.tokens import count_tokens
-    from rag.prompts import render_post
+    from rag.evidence import short_event
+    from rag.prompts import neutralize
 
     posts = []
     for n, (stem, heading) in enumerate(PASSAGES, start=1):
@@ -91,7 +93,8 @@ def build_evidence(corpus: Path, budget: int) -> str:
         kept: list[str] = []
         while sentences and count_tokens(" ".join([*kept, sentences[0]])) <= budget // len(PASSAGES):
             kept.append(sentences.pop(0))
-        posts.append(render_post(n, meta["title"], meta["event"], [" ".join(kept)]))
+        header = f'<post title="{neutralize(meta["title"])}" event="{neutralize(short_event(meta["event"]))}">'
+        posts.append(f"{header}\n{neutralize(' '.join(kept))} [{n}]\n</post>")
     return "\n\n".join(posts)
 
 

@@ -224,6 +224,10 @@ def render_figures(figures: dict, title: str = "Answers read against the posts")
         f"| heading-only / truncated / other defects | {', '.join(f'{k} {v}' for k, v in figures['defects'].items()) or 'none'} |",
         "",
         f"Counts: {figures['answer_counts']}; unanswerable {figures['unanswerable_counts']}.",
+        "",
+        "These labels, read against the posts, are the figures answer quality is judged by: the automatic "
+        "grounding score below counts shared words and numbers and passes true words recombined into a "
+        "false claim, so it is a regression signal, not the measure.",
     ]
     if figures["unlabelled"]:
         lines.append(f"Not read: {len(figures['unlabelled'])} ({', '.join(figures['unlabelled'][:10])}).")

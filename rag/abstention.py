@@ -190,8 +190,10 @@ def counted_things(question: str) -> set[str]:
 def counts(text: str, question: str) -> bool:
     """Does ``text`` give a number for what the question counts?
 
-    "How many X" needs a number with X at most three words before it or four after (for people, a word
-    for people: "4,300 people met", "attendance reached 12,000"; for talks, "sessions" will do); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
+    "How many people" needs a number with a word for people at most three words before it or four after
+    ("4,300 people met", "attendance reached 12,000"), since stray numbers ("80% of the ones I saw", "our
+    2 days") pass for attendance; "how many X" of anything else a number (posts count talks as
+    "sessions" or "conferences"); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
     a currency, a percentage or a size, "how big/large" one with a size ("20,000+ cores"), "what share"
     a percentage. Years and the question's own numbers are not answers.
     """
@@ -204,6 +206,10 @@ def counts(text: str, question: str) -> bool:
         return True
     wanted = counted_things(question)
     said = _SHARE_RE.sub(" ", text)  # a share is not a count: "roughly 80% of the ones I wanted to see"
+    if not wanted & _PEOPLE:
+        # Talks, projects, clusters: posts count them in words of their own ("300 conferences"), and a
+        # stray number is a small risk. Head counts are where stray numbers pass for attendance.
+        return bool(answer_numbers(said, question) or _NUMBER_WORD_RE.search(said))
     tokens = re.findall(r"[\w'+#.,$€£-]+", said)
     given = answer_numbers(said, question)
     for i, token in enumerate(tokens):
