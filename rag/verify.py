@@ -65,6 +65,11 @@ _FIRST_PERSON_RE = re.compile(
     r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b|\b(?:we|our|us|ourselves)\b", re.I
 )
 _STRICT_FIRST_PERSON_RE = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b")
+_GENDER_OF = {
+    **dict.fromkeys(["he", "him", "his", "himself"], "he"),
+    **dict.fromkeys(["she", "her", "hers", "herself"], "she"),
+}
+_GENDERED_RE = re.compile(r"\b(?:" + "|".join(_GENDER_OF) + r")\b", re.I)
 
 Status = Literal[
     "supported", "repointed", "added", "quoted", "translated", "unsupported", "connective", "abstention"
@@ -95,6 +100,10 @@ class Window:
     def english(self) -> bool:
         return is_english(self.text)
 
+    @property
+    def passage_genders(self) -> set[str]:
+        return genders(" ".join(s.text for s in self.passage.sentences))
+
 
 @dataclass
 class SupportCheck:
@@ -107,6 +116,7 @@ class SupportCheck:
     numbers_ok: bool
     names_ok: bool
     negation_ok: bool
+    persons_ok: bool = True  # no "he"/"she" the passage never used (the window's own words have none)
 
     @property
     def n(self) -> int:
@@ -117,11 +127,16 @@ class SupportCheck:
         return self.numbers_ok and self.names_ok and self.negation_ok
 
     @property
+    def as_said(self) -> bool:
+        """The sentence's own words may stand: its facts are the window's and it guessed no one's gender."""
+        return self.facts_ok and self.persons_ok
+
+    @property
     def strength(self) -> float:
         return self.similarity + self.overlap + self.novel_overlap
 
     def states(self, settings: Settings) -> bool:
-        if not self.facts_ok or self.overlap < settings.verify_min_overlap:
+        if not self.as_said or self.overlap < settings.verify_min_overlap:
             return False
         return self.overlap >= 1.0 or self.similarity >= settings.verify_min_similarity
 
@@ -269,6 +284,7 @@ class Verifier:
             novel_overlap,
             numbers_ok=(numbers(sentence) - numbers(question)) <= (window.numbers | window.context_numbers),
             names_ok=(names(sentence) - names(question)) <= known,
+            persons_ok=genders(sentence) - genders(question) <= window.passage_genders,
             negation_ok=not is_negated(sentence) or window.negated,
         )
 
@@ -433,7 +449,7 @@ class Verifier:
             also=[second],
         )
         check = self.check(sentence.text, vector, merged, question)
-        return check if check.facts_ok and check.overlap >= self.settings.verify_min_overlap else None
+        return check if check.as_said and check.overlap >= self.settings.verify_min_overlap else None
 
     def _render(self, sentences: list[CheckedSentence]):
         """The answer text with citations renumbered in order of appearance: one citation per span of a
@@ -585,6 +601,12 @@ def quoted(window: Window) -> str:
     text = window.text.strip().rstrip(":;,")
     text = text[:1].upper() + text[1:]
     return text + "." if text and text[-1] not in ".!?" else text
+
+
+def genders(text: str) -> set[str]:
+    """The persons "he" and "she" a text speaks of: a pronoun the post never used is the model's guess
+    ("Laurent shared her experience" from "Laurent shared our experience"), a changed fact like a name."""
+    return {_GENDER_OF[m.group(0).lower()] for m in _GENDERED_RE.finditer(text)}
 
 
 def attributed(text: str, window: Window) -> str:

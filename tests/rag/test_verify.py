@@ -160,6 +160,21 @@ def test_first_person_quotes_are_attributed(settings_with, embedder):
     assert result.text == "The post “Istio at KubeCon Europe 2023” says: “We hosted our first Istio Day in Amsterdam [1].”"
 
 
+def test_a_pronoun_the_post_never_used_is_a_changed_fact(settings_with, embedder):
+    """The model guessed a gender the post never gave ("our experience" → "her experience")."""
+    post = one_sentence_evidence(
+        embedder, "Laurent Bernaille shared our experience adopting Cilium in the Maintainer track.", author="Datadog"
+    )
+    result = Verifier(settings_with(), embedder).verify(
+        "Laurent Bernaille shared her experience adopting Cilium in the Maintainer track [1].", post
+    )
+    assert "her experience" not in result.text and result.sentences[0].status == "quoted"
+    assert "our experience adopting Cilium" in result.text
+    said = one_sentence_evidence(embedder, "Priyanka Sharma said she was proud of the community.", author="Ana Example")
+    result = Verifier(settings_with(), embedder).verify("Priyanka Sharma said she was proud of the community [1].", said)
+    assert result.sentences[0].status == "supported"
+
+
 def test_an_outline_is_cited_entry_by_entry(seed_settings, settings_with, embedder):
     from rag.assistant import Assistant
     from rag.evidence import outline_entries, post_sentences
