@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(40, ge=0, description="Token overlap between consecutive chunks of a section.")
     max_file_bytes: int = Field(5_000_000, ge=1, description="Files larger than this are skipped.")
+    max_prune_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="An ingest deletes at most this share of the stored posts (those whose files are gone) "
+        "unless run with --prune-force; more than that looks like a failed mount or sync.",
+    )
 
     # --- retrieval ----------------------------------------------------------------------------
     top_k: int = Field(8, ge=1, description="Chunks kept after fusion.")
