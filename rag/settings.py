@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, description="Sampling temperature (0 = deterministic).")
     openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL.")
     openai_model: str = Field("qwen2.5-coder-0.5b", description="Model name on the OpenAI-compatible server.")
-    openai_api_key: str = Field("sk-local", description="API key for the OpenAI-compatible server.")
+    openai_api_key: SecretStr = Field(
+        SecretStr("sk-local"), description="API key for the OpenAI-compatible server (never shown or logged)."
+    )
     llm_timeout_s: float = Field(60.0, gt=0, description="Per-request LLM timeout; on expiry fall back.")
     llm_retries: int = Field(1, ge=0, description="Retries for the OpenAI-compatible backend.")
     unsupported_sentences: Literal["remove", "mark"] = Field(
