@@ -143,8 +143,27 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(
         4, ge=1, description="Web chat: chat requests answered at once (Gradio queue); more wait in line."
     )
+    web_users_file: Path | None = Field(
+        None, description="Web chat sign-in: a file of name:hash[:admin] lines (python -m webchat.access hash NAME)."
+    )
+    web_proxy_user_header: str | None = Field(
+        None,
+        description="Web chat behind a sign-in proxy (oauth2-proxy): the header naming the user, e.g. "
+        "X-Forwarded-User; requests without it get 401.",
+    )
+    web_admins: str = Field("", description="Web chat behind a proxy: comma-separated user names who may re-ingest.")
+    web_open_access: bool = Field(
+        False, description="Serve the web chat without sign-in on a non-loopback address, on purpose."
+    )
+    web_rate_limit: str = Field(
+        "30/minute", description="Web chat: questions and ratings per client (user, else address), limits syntax."
+    )
+    web_max_comment_chars: int = Field(2000, ge=1, description="Web chat: longest feedback comment accepted.")
+    web_max_turns: int = Field(
+        50, ge=1, description="Web chat: questions in one conversation; then the user starts a new one."
+    )
 
-    @field_validator("chroma_url", "chroma_path", "feedback_path", mode="before")
+    @field_validator("chroma_url", "chroma_path", "feedback_path", "web_users_file", "web_proxy_user_header", mode="before")
     @classmethod
     def _blank_is_none(cls, value):
         """``KQA_CHROMA_PATH=""`` means "the default", not the current directory."""

@@ -210,8 +210,10 @@ def describe_age(updated_at: str | None, now: datetime | None = None) -> str:
     return f"{updated_at} (just now)"
 
 
-def render_status(status: Any) -> str:
-    """Markdown for the status view, from ``Assistant.index_status()`` (an ``IndexStatus``)."""
+def render_status(status: Any, details: bool = True) -> str:
+    """Markdown for the status view, from ``Assistant.index_status()`` (an ``IndexStatus``).
+
+    ``details``: the store's location (a server path or URL) is shown to admins only."""
     events = list(getattr(status, "events", []) or [])
     years = list(getattr(status, "years", []) or [])
     updated = describe_age(getattr(status, "updated_at", None))
@@ -221,7 +223,7 @@ def render_status(status: Any) -> str:
         ("Events covered", str(len(events))),
         ("Years", ", ".join(str(y) for y in years) or "—"),
         ("Answer backend", escape_text(str(getattr(status, "backend", "") or "—"))),
-        ("Store", escape_text(str(getattr(status, "store", "") or "—"))),
+        ("Store", escape_text(str(getattr(status, "store", "") or "—")) if details else "(admins only)"),
         ("Index updated", escape_text(str(updated))),
     ]
     table = "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
