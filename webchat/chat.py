@@ -109,6 +109,7 @@ class ChatService:
                 yield list(chat), list(turns), None
             if answer is None:
                 raise KQAError("The assistant finished without an answer; please ask again.")
+            answer = answer.for_readers(self.settings.data_dir.resolve())  # no server paths on the page
             answer_dict = asdict(answer)
             turn["answer"] = answer_dict
             chat[-1] = {"role": "assistant", "content": render.render_answer(answer)}

@@ -159,3 +159,11 @@ def test_a_turned_away_question_is_an_error_message(service):
 
     chat, turns, answer = list(service.respond("What is SpinKube?", [], [], admit=busy))[-1]
     assert "Too many requests" in chat[-1]["content"] and answer is None and not turns[-1]["answer"]
+
+
+def test_the_page_never_shows_the_servers_file_paths(service, seeded_settings):
+    *_, (chat, _, answer) = _run(service, "What were the three big takeaways from KubeCon Detroit 2022?")
+    root = str(seeded_settings.data_dir.resolve())
+    shown = [c["url_or_path"] for c in answer["citations"]] + [s["url_or_path"] for s in answer["sources"]]
+    assert shown and not any(root in location or location.startswith("/") for location in shown), shown
+    assert root not in chat[-1]["content"] and root not in json.dumps(answer)
