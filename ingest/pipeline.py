@@ -85,6 +85,7 @@ class IngestSummary:
     chunks_in_store: int = 0
     kept: list[str] = field(default_factory=list)  # posts whose file is gone, not pruned (see prune_held)
     prune_held: str = ""  # why pruning was held back ("" when nothing was)
+    flagged: dict[str, int] = field(default_factory=dict)  # post -> sentences addressed to an AI (never evidence)
 
     @property
     def ingested(self) -> int:
@@ -116,6 +117,8 @@ class IngestSummary:
             line += f", removed {self.chunks_deleted} old chunks"
         if self.failures:
             line += f"; {len(self.failures)} failed"
+        if self.flagged:
+            line += f"; {len(self.flagged)} posts hold sentences addressed to an AI (never used as evidence)"
         if self.kept:
             line += f"; kept {len(self.kept)} posts whose files are gone ({self.prune_held})"
         line += f" in {self.seconds.get('total', 0.0):.1f}s"
@@ -427,6 +430,10 @@ def run_ingest(
                 fail(item.path, str(exc) + (KEPT_NOTE if item.path.stem in stored else ""))
                 return None
             ids, texts, metadatas, embed_texts = build_records(document, doc_hash, settings)
+            injected = instruction_sentences(document)
+            if injected:
+                summary.flagged[document.doc_id] = len(injected)
+                log.warning("%s: %d sentences addressed to an AI, e.g. %r", document.doc_id, len(injected), injected[0][:120])
         post = stored.get(document.doc_id)
         old_ids = post.ids if post else set()
         return _PostRecords(
@@ -508,6 +515,16 @@ def run_ingest(
     summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
     log.info("ingest: %s", summary.one_line())
     return summary
+
+
+def instruction_sentences(document: Document) -> list[str]:
+    """The post's sentences written to steer an AI ("ignore previous instructions…"): reported at ingest;
+    the read path never packs them as evidence (rag.prompts.looks_like_instruction)."""
+    from rag.prompts import looks_like_instruction
+    from rag.text import split_sentences
+
+    body = document.source_text[document.body_start :]
+    return [s.text for line in body.splitlines() for s in split_sentences(line) if looks_like_instruction(s.text)]
 
 
 def _plan_prune(

@@ -48,8 +48,12 @@ def escape_answer(text: str) -> str:
     The LLM writes from post text, so anything HTML is escaped and links/images are disarmed (``[``,
     ``]``, ``!`` escaped; the ``[n]`` markers therefore render literally as ``[n]``).
     """
-    escaped = html.escape(text, quote=False)
-    return re.sub(r"([\\\[\]!`|~])", r"\\\1", escaped)
+    escaped = re.sub(r"([\\\[\]!`|~])", r"\\\1", html.escape(text, quote=False))
+    # A URL in the answer is shown, never linked (links come from the citations alone): code is not linkified.
+    return _BARE_URL.sub(lambda m: f"`{m.group(0)}`", escaped)
+
+
+_BARE_URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>`\\]+[^\s<>`\\.,;:!?)]", re.I)
 
 
 def _html(text: str) -> str:
