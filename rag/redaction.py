@@ -19,6 +19,7 @@ REDACTED = "***"
 _USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
 _MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
 _secrets: set[str] = set()
+_patterns: list[re.Pattern] = []  # shapes of secrets (a Slack token's xoxb-…)
 _lock = threading.Lock()
 _installed = False
 
@@ -46,18 +47,22 @@ def url_secrets(url: str) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without ``secrets``, the secrets :func:`protect_logs` knows, or any URL's userinfo."""
+    """``text`` without ``secrets``, what :func:`protect_logs` was told, or any URL's userinfo."""
     for secret in sorted({*secrets, *_secrets}, key=len, reverse=True):
         if len(secret) >= _MIN_SECRET:
             text = text.replace(secret, REDACTED)
+    for pattern in _patterns:
+        text = pattern.sub(REDACTED, text)
     return _USERINFO_RE.sub(REDACTED + "@", text)
 
 
-def protect_logs(secrets: Iterable[str]) -> None:
-    """Scrub ``secrets`` (and URL userinfo) from every log record created from now on, by any logger."""
+def protect_logs(secrets: Iterable[str], *patterns: re.Pattern) -> None:
+    """Scrub ``secrets``, text matching ``patterns`` and URL userinfo from every log record created from
+    now on, by any logger (and from exception text logged with it)."""
     global _installed
     with _lock:
         _secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
+        _patterns.extend(p for p in patterns if p not in _patterns)
         if _installed:
             return
         make_record = logging.getLogRecordFactory()
@@ -71,6 +76,10 @@ def protect_logs(secrets: Iterable[str]) -> None:
             clean = redact(message)
             if clean != message:
                 record.msg, record.args = clean, None
+            if record.exc_info and record.exc_info[1] is not None:
+                text = logging.Formatter().formatException(record.exc_info)
+                if redact(text) != text:
+                    record.exc_text = redact(text)  # handlers print exc_text, not the live exception
             return record
 
         logging.setLogRecordFactory(scrubbed_record)
