@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="Chroma server URL (http://host:port). When set, the embedded store is not used."
     )
+    chroma_token: SecretStr | None = Field(
+        None,
+        description="Credentials for a Chroma server behind an authenticating proxy, sent with every request "
+        "(never shown or logged).",
+    )
+    chroma_token_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        "Authorization", description="How the Chroma token is sent: 'Authorization: Bearer <token>' or X-Chroma-Token."
+    )
     collection: str = Field("kubecon_recaps", description="Chroma collection name.")
     data_dir: Path = Field(
         PROJECT_ROOT / "data", description="Default corpus ingested by `python -m ingest`."
@@ -163,7 +171,10 @@ class Settings(BaseSettings):
         50, ge=1, description="Web chat: questions in one conversation; then the user starts a new one."
     )
 
-    @field_validator("chroma_url", "chroma_path", "feedback_path", "web_users_file", "web_proxy_user_header", mode="before")
+    @field_validator(
+        "chroma_url", "chroma_path", "chroma_token", "feedback_path", "web_users_file", "web_proxy_user_header",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value):
         """``KQA_CHROMA_PATH=""`` means "the default", not the current directory."""
