@@ -35,9 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         return slack_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webchat.access import AccessError
     from webchat.server import serve
 
-    serve(args.host, args.port)
+    try:
+        serve(args.host, args.port)
+    except AccessError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

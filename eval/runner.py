@@ -485,7 +485,9 @@ def _backend_label(settings: Settings) -> str:
     if settings.llm_backend == "llamacpp":
         return f"llamacpp ({settings.llm_model})"
     if settings.llm_backend == "openai":
-        return f"openai ({settings.openai_model} at {settings.openai_base_url})"
+        from rag.redaction import safe_url
+
+        return f"openai ({settings.openai_model} at {safe_url(settings.openai_base_url)})"
     return settings.llm_backend
 
 

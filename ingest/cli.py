@@ -1,7 +1,7 @@
 """``python -m ingest [PATH ...]``: the command-line face of :func:`ingest.pipeline.run_ingest`.
 
 Exit status: 0 when at least one post was ingested and nothing failed, 1 when any file failed (or
-none was found, or the store could not be used), 2 on usage errors (bad option, missing path).
+none was found, pruning was held back, or the store could not be used), 2 on usage errors (bad option, missing path).
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ with sentence-transformers and upserted. The post id is the file name without it
 Runs are incremental: unchanged posts are skipped without re-embedding, changed posts replace all
 their old chunks (new chunks are written before old ones are removed), and a run interrupted half-way
 is repaired by the next one. With no PATH, the settings' data_dir is ingested.
+
+Posts whose file is gone are deleted (pruned), except when the walk may have missed them: nothing is
+pruned under a folder that could not be read or where no post was found (a failed mount keeps the
+index), and at most KQA_MAX_PRUNE_SHARE of the stored posts go without --prune-force. Only regular
+files are read (FIFOs, devices and sockets are skipped with a reason), symlinks leaving the folder
+are skipped unless --follow-symlinks, and nothing is read past KQA_MAX_FILE_BYTES.
 """
 
 EPILOG = """\
@@ -37,8 +43,10 @@ settings come from KQA_* environment variables (see README), e.g.
   KQA_CHROMA_PATH=DIR                    embedded store directory (default <KQA_HOME>/chroma)
   KQA_CHUNK_TOKENS / KQA_CHUNK_OVERLAP   chunk budget and overlap in cl100k tokens
   KQA_MAX_FILE_BYTES                     larger files are skipped
+  KQA_MAX_PRUNE_SHARE                    most of the stored posts one run may delete (default 0.5)
 
-exit status: 0 ingested and nothing failed; 1 some file failed, none found, or store error;
+exit status: 0 ingested and nothing failed; 1 some file failed, none found, pruning held back, or
+store error;
 2 usage error.
 
 examples:
@@ -64,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="delete stored posts whose file under a given directory is gone (default: on when a directory is given)",
+    )
+    parser.add_argument(
+        "--prune-force",
+        action="store_true",
+        help="delete even when more than KQA_MAX_PRUNE_SHARE (default 50%%) of the stored posts would go "
+        "(never under a folder that could not be read or held no posts)",
+    )
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="ingest symlinks to files outside the given directories (skipped by default)",
     )
     parser.add_argument("--reset", action="store_true", help="empty the collection first, then ingest")
     parser.add_argument(
@@ -126,6 +145,10 @@ def _report(summary: IngestSummary, args: argparse.Namespace) -> None:
         for failure in summary.failures:
             print(f"skipped {failure['path']}: {failure['reason']}", file=sys.stderr)
     print(summary.one_line())
+    if summary.kept:
+        print(
+            f"kept {len(summary.kept)} stored posts whose files are gone: {summary.prune_held}", file=sys.stderr
+        )
     if not summary.ingested and not summary.failures:
         print("no supported files found", file=sys.stderr)
 
@@ -146,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             reset=args.reset,
             dry_run=args.dry_run,
             progress=progress,
+            prune_force=args.prune_force,
+            follow_symlinks=args.follow_symlinks,
         )
     except IngestUsageError as exc:
         progress.close()

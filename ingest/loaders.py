@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,11 +68,16 @@ class FoundFile:
     root: Path | None  # the directory argument it was found under (None for a file argument)
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[FoundFile], list[tuple[Path, str]]]:
+def discover(
+    paths: Iterable[Path], follow_symlinks: bool = False
+) -> tuple[list[FoundFile], list[tuple[Path, str]]]:
     """Walk directory arguments for supported files (hidden entries skipped); keep file arguments.
 
     Returns the files in a stable order and ``(path, reason)`` for what could not be walked or is not
-    a supported file type. Missing paths are the caller's usage error and must be checked before.
+    a post to read: an unsupported type, something other than a regular file (a FIFO would block the
+    read forever, a device never ends), or a symlink leaving the directory walked (unless
+    ``follow_symlinks``: a link to ``/etc/hostname`` must not become a post). Missing paths are the
+    caller's usage error and must be checked before.
     """
     found: list[FoundFile] = []
     problems: list[tuple[Path, str]] = []
@@ -84,14 +90,25 @@ def discover(paths: Iterable[Path]) -> tuple[list[FoundFile], list[tuple[Path, s
                     if name.startswith("."):
                         continue
                     path = Path(directory) / name
-                    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                        continue
+                    reason = not_a_post_file(path) or (
+                        "" if follow_symlinks else leaves_directory(path, root)
+                    )
+                    if reason:
+                        problems.append((path, reason))
+                    else:
                         found.append(FoundFile(path, root))
             for error in walk_errors:
                 problems.append(
-                    (Path(error.filename or root), f"cannot read directory: {error.strerror or error}")
+                    (Path(error.filename or root), f"{UNREADABLE_DIRECTORY}: {error.strerror or error}")
                 )
         elif path_suffix_supported(root):
-            found.append(FoundFile(root, None))
+            reason = not_a_post_file(root)
+            if reason:
+                problems.append((root, reason))
+            else:
+                found.append(FoundFile(root, None))
         else:
             problems.append(
                 (
@@ -102,24 +119,77 @@ def discover(paths: Iterable[Path]) -> tuple[list[FoundFile], list[tuple[Path, s
     return found, problems
 
 
+UNREADABLE_DIRECTORY = "cannot read directory"
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def not_a_post_file(path: Path) -> str:
+    """Why ``path`` (followed if a symlink) is not a regular file to read, or "" when it is.
+
+    A missing target is left to the read, which says so."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    return f"not a regular file: {kind}" + (" (a symlink to it)" if path.is_symlink() else "")
+
+
+def leaves_directory(path: Path, root: Path) -> str:
+    """Why a symlink under ``root`` is not followed (its target lies outside ``root``), or ""."""
+    if not path.is_symlink():  # (os.walk does not descend into symlinked directories)
+        return ""
+    try:
+        target = path.resolve()
+    except OSError:
+        return ""
+    if _is_within(target, root.resolve()):
+        return ""
+    return f"symlink to {target}, outside {root} (pass --follow-symlinks to ingest it)"
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
 def path_suffix_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
 def read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, refusing empty, oversized and unreadable files with a clear reason."""
+    """The file's bytes, refusing empty, oversized and unreadable files with a clear reason.
+
+    The limit is enforced on what is read, not on ``st_size`` alone: a file that grows while read, or a
+    special file that reports size 0, stops at ``max_bytes``."""
+    reason = not_a_post_file(path)
+    if reason:
+        raise LoadError(reason)
+    too_big = f"over the {max_bytes:,}-byte limit (raise KQA_MAX_FILE_BYTES to ingest it)"
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise LoadError(f"cannot read file: {exc.strerror or exc}") from None
     if size > max_bytes:
-        raise LoadError(
-            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (raise KQA_MAX_FILE_BYTES to ingest it)"
-        )
+        raise LoadError(f"file is {size:,} bytes, {too_big}")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise LoadError(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise LoadError(f"file is longer than it says, {too_big}")
     if not data.strip():
         raise LoadError("empty file")
     return data
@@ -127,7 +197,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
 
 def decode_text(data: bytes) -> str:
     """UTF-8 text (a BOM is dropped); binary and mis-encoded files are refused."""
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:  # anywhere: NULs after the first 8 KB are binary too
         raise LoadError("binary file (contains NUL bytes), not text")
     try:
         return data.decode("utf-8-sig")

@@ -10,6 +10,9 @@ Why it is safe to run at any time, any number of times:
 * Chunk ids are ``doc_id::index::content-hash`` (rag.schema.make_chunk_id): same input, same ids, so
   re-running over the same files leaves exactly the same collection and writes nothing.
 * Files that cannot be read are reported and skipped; records already stored for them are kept.
+* Pruning (deleting posts whose file is gone) never trusts a walk that may have missed files: nothing
+  is pruned under a directory that could not be read or where nothing was found (a failed mount), and
+  no run deletes more than ``settings.max_prune_share`` of the stored posts unless ``prune_force``.
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from ingest.chunking import CHUNKER_VERSION, chunk_source
 from ingest.cleaning import CLEANER_VERSION
-from ingest.loaders import Document, FoundFile, LoadError, discover, load_document, read_bytes
+from ingest.loaders import (
+    UNREADABLE_DIRECTORY,
+    Document,
+    FoundFile,
+    LoadError,
+    discover,
+    load_document,
+    read_bytes,
+)
 from rag.errors import KQAError
 from rag.schema import UPDATED_AT_KEY, make_chunk_id
 from rag.settings import Settings, get_settings
@@ -47,6 +56,7 @@ EMBED_GROUP_TEXTS = 256
 STATE_PAGE = 5000
 
 ProgressCallback = Callable[[int, int, str], None]
+KEPT_NOTE = "; the stored version is kept"
 
 
 class IngestUsageError(KQAError):
@@ -73,6 +83,9 @@ class IngestSummary:
     collection: str = ""
     posts_in_store: int = 0
     chunks_in_store: int = 0
+    kept: list[str] = field(default_factory=list)  # posts whose file is gone, not pruned (see prune_held)
+    prune_held: str = ""  # why pruning was held back ("" when nothing was)
+    flagged: dict[str, int] = field(default_factory=dict)  # post -> sentences addressed to an AI (never evidence)
 
     @property
     def ingested(self) -> int:
@@ -86,7 +99,7 @@ class IngestSummary:
     @property
     def exit_code(self) -> int:
         """0: at least one post ingested and nothing failed; 1: something failed (or nothing found)."""
-        return 0 if self.ingested and not self.failures else 1
+        return 0 if self.ingested and not self.failures and not self.prune_held else 1
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -104,6 +117,10 @@ class IngestSummary:
             line += f", removed {self.chunks_deleted} old chunks"
         if self.failures:
             line += f"; {len(self.failures)} failed"
+        if self.flagged:
+            line += f"; {len(self.flagged)} posts hold sentences addressed to an AI (never used as evidence)"
+        if self.kept:
+            line += f"; kept {len(self.kept)} posts whose files are gone ({self.prune_held})"
         line += f" in {self.seconds.get('total', 0.0):.1f}s"
         if not self.dry_run:
             line += f" ({self.posts_in_store} posts / {self.chunks_in_store} chunks in {self.store})"
@@ -147,8 +164,9 @@ def pipeline_fingerprint(settings: Settings) -> str:
 
 
 def stored_path(path: Path) -> str:
-    """The ``path`` metadata: absolute, so pruning and moves are judged the same from any directory."""
-    return str(path.resolve())
+    """The ``path`` metadata: absolute, so pruning and moves are judged the same from any directory;
+    a symlink stays the link's path under the folder (not its target's), so it is pruned when it goes."""
+    return os.path.abspath(path)
 
 
 def doc_hash_of(data: bytes, fingerprint: str) -> str:
@@ -275,11 +293,13 @@ def _read_store_state(collection) -> dict[str, _StoredPost]:
 
 
 def _is_under(path: Path, root: Path) -> bool:
+    """Is ``path`` (a stored path) under ``root``, spelt as given or with its symlinks resolved?"""
+    path = Path(os.path.abspath(path))
     try:
-        path.resolve().relative_to(root.resolve())
-    except (ValueError, OSError):
-        return False
-    return True
+        roots = {Path(os.path.abspath(root)), root.resolve()}
+    except OSError:
+        roots = {Path(os.path.abspath(root))}
+    return any(path.is_relative_to(r) for r in roots)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -307,11 +327,15 @@ def run_ingest(
     reset: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    prune_force: bool = False,
+    follow_symlinks: bool = False,
 ) -> IngestSummary:
     """Bring the collection in line with ``paths`` (default: ``settings.data_dir``).
 
     ``prune`` (default: on when a directory is given) deletes stored posts whose file lay under a given
-    directory and is gone. ``reset`` empties the collection first. ``dry_run`` reads and plans only.
+    directory and is gone, unless the walk could have missed them (see the module doc); ``prune_force``
+    lifts the share limit, never the other two. ``reset`` empties the collection first. ``dry_run``
+    reads and plans only. ``follow_symlinks`` ingests symlinks to files outside the directories given.
     ``progress(done, total, message)`` is called as posts are written (total = posts to write).
     """
     settings = settings or get_settings()
@@ -329,12 +353,16 @@ def run_ingest(
         collection=settings.collection,
     )
 
-    def fail(path: Path, reason: str) -> None:
+    failed_posts: dict[str, dict] = {}  # doc_id -> its failure (it says "kept" once the store is read)
+
+    def fail(path: Path, reason: str, doc_id: str = "") -> None:
         log.info("skipped %s: %s", path, reason)
         summary.failures.append({"path": str(path), "reason": reason})
+        if doc_id:
+            failed_posts[doc_id] = summary.failures[-1]
 
     with timer.stage("scan"):
-        found, problems = discover(paths)
+        found, problems = discover(paths, follow_symlinks=follow_symlinks)
         for path, reason in problems:
             fail(path, reason)
 
@@ -356,7 +384,7 @@ def run_ingest(
             try:
                 data = read_bytes(item.path, settings.max_file_bytes)
             except LoadError as exc:
-                fail(item.path, str(exc))
+                fail(item.path, str(exc), doc_id)
                 continue
             candidates[doc_id] = (item, data, doc_hash_of(data, fingerprint))
 
@@ -370,6 +398,8 @@ def run_ingest(
         collection = get_collection(settings)
         batch_limit = int(get_client(settings).get_max_batch_size())
         stored = {} if reset and not dry_run else _read_store_state(collection)
+        for doc_id in failed_posts.keys() & stored.keys():
+            failed_posts[doc_id]["reason"] += KEPT_NOTE
         if reset and dry_run:
             summary.deleted = len(set(stored) - set(candidates))
             summary.changes["deleted"] = sorted(set(stored) - set(candidates))
@@ -397,9 +427,13 @@ def run_ingest(
             try:
                 document = load_document(item.path, data)
             except LoadError as exc:
-                fail(item.path, str(exc))
+                fail(item.path, str(exc) + (KEPT_NOTE if item.path.stem in stored else ""))
                 return None
             ids, texts, metadatas, embed_texts = build_records(document, doc_hash, settings)
+            injected = instruction_sentences(document)
+            if injected:
+                summary.flagged[document.doc_id] = len(injected)
+                log.warning("%s: %d sentences addressed to an AI, e.g. %r", document.doc_id, len(injected), injected[0][:120])
         post = stored.get(document.doc_id)
         old_ids = post.ids if post else set()
         return _PostRecords(
@@ -415,12 +449,11 @@ def run_ingest(
 
     pruned_ids: list[str] = []
     if prune:
-        for doc_id, post in stored.items():
-            if doc_id in seen_ids:
-                continue
-            paths_stored = {r.path for records in post.by_hash.values() for r in records.values()}
-            if any(p and any(_is_under(Path(p), root) for root in prune_roots) for p in paths_stored):
-                pruned_ids.append(doc_id)
+        pruned_ids, summary.kept, summary.prune_held = _plan_prune(
+            stored, seen_ids, prune_roots, found, problems, settings.max_prune_share, prune_force
+        )
+        for doc_id in summary.kept:
+            log.warning("kept %s although its file is gone: %s", doc_id, summary.prune_held)
 
     if dry_run:
         for item, data, doc_hash in to_write:
@@ -484,6 +517,59 @@ def run_ingest(
     return summary
 
 
+def instruction_sentences(document: Document) -> list[str]:
+    """The post's sentences written to steer an AI ("ignore previous instructions…"): reported at ingest;
+    the read path never packs them as evidence (rag.prompts.looks_like_instruction)."""
+    from rag.prompts import looks_like_instruction
+    from rag.text import split_sentences
+
+    body = document.source_text[document.body_start :]
+    return [s.text for line in body.splitlines() for s in split_sentences(line) if looks_like_instruction(s.text)]
+
+
+def _plan_prune(
+    stored: dict[str, _StoredPost],
+    seen_ids: set[str],
+    roots: list[Path],
+    found: list[FoundFile],
+    problems: list[tuple[Path, str]],
+    max_share: float,
+    force: bool,
+) -> tuple[list[str], list[str], str]:
+    """Which stored posts whose file is gone to delete, which to keep, and why they are kept.
+
+    A walk that may have missed files proves nothing about them: posts under a directory that could
+    not be read, or under a directory argument where nothing was found, are kept. Deleting more than
+    ``max_share`` of the stored posts (more than one) needs ``force``.
+    """
+    unreadable = [path for path, reason in problems if reason.startswith(UNREADABLE_DIRECTORY)]
+    empty_roots = [root for root in roots if not any(f.root == root for f in found)]
+    gone: list[str] = []
+    kept: list[str] = []
+    reasons: list[str] = []
+    for doc_id, post in stored.items():
+        if doc_id in seen_ids:
+            continue
+        paths = [Path(r.path) for records in post.by_hash.values() for r in records.values() if r.path]
+        if not any(_is_under(p, root) for p in paths for root in roots):
+            continue
+        if blind := [d for d in unreadable if any(_is_under(p, d) for p in paths)]:
+            kept.append(doc_id)
+            reasons.append(f"{blind[0]} could not be read")
+        elif empty := [r for r in empty_roots if any(_is_under(p, r) for p in paths)]:
+            kept.append(doc_id)
+            reasons.append(f"no supported files found in {empty[0]}")
+        else:
+            gone.append(doc_id)
+    if len(gone) > 1 and len(gone) > max_share * len(stored) and not force:
+        reasons.append(
+            f"{len(gone)} of {len(stored)} stored posts would be deleted, over the {max_share:.0%} limit "
+            "(KQA_MAX_PRUNE_SHARE); check the folder, then run with --prune-force to delete them"
+        )
+        kept, gone = kept + gone, []
+    return gone, kept, "; ".join(dict.fromkeys(reasons))
+
+
 FAULT_ENV = "KQA_FAULT_KILL_AT"  # "group-written:N": SIGKILL this process after the N-th group is written
 
 
@@ -508,7 +594,8 @@ def _write_posts(
     timer: _Timer,
     progress: ProgressCallback | None,
 ) -> None:
-    """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write each post (new first, then stale).
+    """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write the group (new chunks first, then
+    the stale ones deleted), in as few store calls as the batch limit allows.
 
     ``posts`` yields ``total`` (file, records) pairs; records are None for a post that could not be
     parsed (already reported as a failure), which still counts towards the progress total.
@@ -526,20 +613,18 @@ def _write_posts(
 
         with timer.stage("embed"):  # the model loads with the first group (it is cached per process)
             vectors = get_embedder_for(settings).embed([text for p in group for text in p.embed_texts])
-        row = 0
+        with timer.stage("write"):  # one upsert per batch of the group, not one per post
+            ids = [i for p in group for i in p.ids]
+            texts = [t for p in group for t in p.texts]
+            metadatas = [m for p in group for m in p.metadatas]
+            for part in _batches(len(ids), batch_limit):
+                collection.upsert(
+                    ids=ids[part], documents=texts[part], metadatas=metadatas[part], embeddings=vectors[part]
+                )
+            stale = [i for p in group for i in p.stale_ids]
+            for part in _batches(len(stale), batch_limit):  # only after the new chunks are in
+                collection.delete(ids=stale[part])
         for item in group:
-            item_vectors: np.ndarray = vectors[row : row + len(item.ids)]
-            row += len(item.ids)
-            with timer.stage("write"):
-                for part in _batches(len(item.ids), batch_limit):
-                    collection.upsert(
-                        ids=item.ids[part],
-                        documents=item.texts[part],
-                        metadatas=item.metadatas[part],
-                        embeddings=item_vectors[part],
-                    )
-                if item.stale_ids:  # only after the new chunks are in: never hold less than before
-                    collection.delete(ids=item.stale_ids)
             summary.chunks_written += len(item.ids)
             summary.chunks_deleted += len(item.stale_ids)
             setattr(summary, item.action, getattr(summary, item.action) + 1)

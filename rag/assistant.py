@@ -33,11 +33,12 @@ from rag.answering import extractive_answer, generate, translate
 from rag.components import llm
 from rag.components.store import get_embedder_for
 from rag.components.tokens import count_tokens
-from rag.errors import EmptyIndexError, InvalidQuestionError, LLMEmptyAnswerError
+from rag.errors import EmptyIndexError, InvalidQuestionError, KQAError, LLMEmptyAnswerError
 from rag.events import parse_event
 from rag.evidence import Evidence, SentenceEmbeddingCache, build_evidence, score_sentences
 from rag.prompts import answer_prompt
 from rag.question import Question, understand
+from rag.redaction import redact, url_secrets
 from rag.retrieval import HybridRetriever, RetrievalResult
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, StreamEvent
@@ -275,14 +276,19 @@ class Assistant:
                 text = extractive_answer(evidence, question, idf, self.settings, only=pointed)
         except Exception as exc:  # any LLM failure: answer from the recaps directly (see module doc)
             log.warning(
-                "LLM backend %s failed, falling back to extractive: %s", self.settings.llm_backend, exc
+                "LLM backend %s failed, falling back to extractive: %s",
+                self.settings.llm_backend,
+                redact(f"{type(exc).__name__}: {exc}", self._secrets()),
             )
-            answer.fallback_reason = _reason(exc)
+            answer.fallback_reason = redact(_reason(exc), self._secrets())
             if not isinstance(exc, LLMEmptyAnswerError):
                 yield StreamEvent("status", "The language model is unavailable; quoting the recaps instead…")
             text = extractive_answer(evidence, question, idf, self.settings)
         answer.timings["generate"] = time.perf_counter() - t
         return text
+
+    def _secrets(self) -> list[str]:
+        return [self.settings.openai_api_key.get_secret_value(), *url_secrets(self.settings.openai_base_url)]
 
     def _verify(self, text: str, evidence: Evidence, question: Question) -> Verification:
         return self._verifier.verify(text, evidence, question.standalone, abstention.kind_test(question))
@@ -460,7 +466,10 @@ def _clean_history(history):
 
 
 def _reason(exc: BaseException) -> str:
-    message = str(exc).strip() or type(exc).__name__
+    """What failed, for the user: our own errors and the system's (connection reset) say it, without
+    credentials; any other exception is named by its type only, since its message may carry what a
+    server sent back (a key echoed in an error body)."""
+    message = (str(exc).strip() if isinstance(exc, KQAError | OSError) else "") or type(exc).__name__
     return message if len(message) <= 300 else message[:297] + "..."
 
 

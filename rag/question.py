@@ -339,8 +339,16 @@ def condense(question: str, history: Sequence[dict] | None, reference_year: int 
     earlier = previous_user_questions(history)
     if not earlier or not is_follow_up(question):
         return question
-    # The previous question, itself condensed: a chain of follow-ups keeps the original topic.
-    anchor = condense(earlier[-1], [{"role": "user", "content": q} for q in earlier[:-1]], reference_year)
+    # The previous question, itself condensed: a chain of follow-ups keeps the original topic. Built
+    # forwards, one question at a time, so a conversation of any length needs no recursion.
+    anchor = ""
+    for previous in earlier:
+        anchor = previous if not anchor or not is_follow_up(previous) else _with_anchor(previous, anchor, reference_year)
+    return _with_anchor(question, anchor, reference_year)
+
+
+def _with_anchor(question: str, anchor: str, reference_year: int | None) -> str:
+    """``question`` (a follow-up) made standalone from ``anchor``, the previous question condensed."""
     anchor_events = detect_events(anchor, reference_year)
     own_events = detect_events(question, reference_year)
     own_topic = _SHELL_WORDS.sub(" ", strip_event_mentions(question, own_events))

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     chroma_path: Path | None = Field(None, description="Embedded Chroma directory; default <home>/chroma.")
     chroma_url: str | None = Field(
         None, description="Chroma server URL (http://host:port). When set, the embedded store is not used."
+    )
+    chroma_token: SecretStr | None = Field(
+        None,
+        description="Credentials for a Chroma server behind an authenticating proxy, sent with every request "
+        "(never shown or logged).",
+    )
+    chroma_token_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        "Authorization", description="How the Chroma token is sent: 'Authorization: Bearer <token>' or X-Chroma-Token."
     )
     collection: str = Field("kubecon_recaps", description="Chroma collection name.")
     data_dir: Path = Field(
@@ -52,6 +60,13 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(40, ge=0, description="Token overlap between consecutive chunks of a section.")
     max_file_bytes: int = Field(5_000_000, ge=1, description="Files larger than this are skipped.")
+    max_prune_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="An ingest deletes at most this share of the stored posts (those whose files are gone) "
+        "unless run with --prune-force; more than that looks like a failed mount or sync.",
+    )
 
     # --- retrieval ----------------------------------------------------------------------------
     top_k: int = Field(8, ge=1, description="Chunks kept after fusion.")
@@ -84,7 +99,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, description="Sampling temperature (0 = deterministic).")
     openai_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL.")
     openai_model: str = Field("qwen2.5-coder-0.5b", description="Model name on the OpenAI-compatible server.")
-    openai_api_key: str = Field("sk-local", description="API key for the OpenAI-compatible server.")
+    openai_api_key: SecretStr = Field(
+        SecretStr("sk-local"), description="API key for the OpenAI-compatible server (never shown or logged)."
+    )
     llm_timeout_s: float = Field(60.0, gt=0, description="Per-request LLM timeout; on expiry fall back.")
     llm_retries: int = Field(1, ge=0, description="Retries for the OpenAI-compatible backend.")
     unsupported_sentences: Literal["remove", "mark"] = Field(
@@ -134,8 +151,30 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(
         4, ge=1, description="Web chat: chat requests answered at once (Gradio queue); more wait in line."
     )
+    web_users_file: Path | None = Field(
+        None, description="Web chat sign-in: a file of name:hash[:admin] lines (python -m webchat.access hash NAME)."
+    )
+    web_proxy_user_header: str | None = Field(
+        None,
+        description="Web chat behind a sign-in proxy (oauth2-proxy): the header naming the user, e.g. "
+        "X-Forwarded-User; requests without it get 401.",
+    )
+    web_admins: str = Field("", description="Web chat behind a proxy: comma-separated user names who may re-ingest.")
+    web_open_access: bool = Field(
+        False, description="Serve the web chat without sign-in on a non-loopback address, on purpose."
+    )
+    web_rate_limit: str = Field(
+        "30/minute", description="Web chat: questions and ratings per client (user, else address), limits syntax."
+    )
+    web_max_comment_chars: int = Field(2000, ge=1, description="Web chat: longest feedback comment accepted.")
+    web_max_turns: int = Field(
+        50, ge=1, description="Web chat: questions in one conversation; then the user starts a new one."
+    )
 
-    @field_validator("chroma_url", "chroma_path", "feedback_path", mode="before")
+    @field_validator(
+        "chroma_url", "chroma_path", "chroma_token", "feedback_path", "web_users_file", "web_proxy_user_header",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value):
         """``KQA_CHROMA_PATH=""`` means "the default", not the current directory."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path, PurePath
 from typing import Literal
 
 
@@ -80,6 +81,24 @@ class Answer:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_readers(self, root: Path | None = None) -> Answer:
+        """A copy to show people other than the server's operator: a post without a URL is located by
+        its path under ``root`` (the ingested folder), else its file name, never the server's absolute path."""
+
+        def shown(location: str) -> str:
+            if not location or location.startswith(("http://", "https://")):
+                return location
+            path = PurePath(location)
+            if root is not None and path.is_relative_to(root):
+                return str(path.relative_to(root))
+            return path.name
+
+        return replace(
+            self,
+            citations=[replace(c, url_or_path=shown(c.url_or_path)) for c in self.citations],
+            sources=[replace(s, url_or_path=shown(s.url_or_path)) for s in self.sources],
+        )
 
 
 @dataclass(frozen=True)

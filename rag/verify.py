@@ -357,7 +357,8 @@ class Verifier:
             sentence.status = "connective"
             return
         own_words_only = (
-            _repeats(sentence.text)
+            bool(foreign_markup(sentence.text, windows))  # an obeyed injection's link, tag or script
+            or _repeats(sentence.text)
             or bool(_STRICT_FIRST_PERSON_RE.search(sentence.text))
             or len(sentence.text.split()) < FRAGMENT_WORDS
             or restates
@@ -601,6 +602,25 @@ def quoted(window: Window) -> str:
     text = window.text.strip().rstrip(":;,")
     text = text[:1].upper() + text[1:]
     return text + "." if text and text[-1] not in ".!?" else text
+
+
+_MARKUP_RE = re.compile(
+    r"(?:https?|ftp|javascript|data|vbscript|file):[^\s)\]>\"'`]+|\bwww\.[^\s)\]>\"'`]+"
+    r"|</?[a-zA-Z][^>]*>|!?\[[^\]]*\]\([^)]*\)|&#?\w+;",
+    re.I,
+)
+
+
+def foreign_markup(text: str, windows: list[Window]) -> list[str]:
+    """The URLs, HTML tags, Markdown links and entities in ``text`` that no window holds verbatim.
+
+    A sentence carrying one is not the model's to keep (a post told it to add a link, a script): the
+    window's own words stand in for it, or it goes."""
+    found = [m.group(0).rstrip(".,;:!?") for m in _MARKUP_RE.finditer(text)]
+    if not found:
+        return []
+    evidence = " ".join(w.text for w in windows)
+    return [item for item in found if item not in evidence]
 
 
 def genders(text: str) -> set[str]:

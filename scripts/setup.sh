@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything KubeCon Recap QA needs into ./.venv, offline-model packages included.
 #   bash scripts/setup.sh          # runtime: library, ingest, web chat, Slack bot, embedded LLM
-#   bash scripts/setup.sh --test   # also test tools and Debian's chromium for the browser test
+#   bash scripts/setup.sh --test   # also test tools, Debian's chromium (browser tests) and redis-server
 # Safe to re-run: pip skips what is installed; the llama.cpp wheel is built once and cached by pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,14 @@ if [ $want_test = 1 ] && ! command -v chromium >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium; browser tests will be skipped" >&2
   else
     echo "warning: chromium is not installed (sudo apt-get install chromium); browser tests will be skipped" >&2
+  fi
+fi
+if [ $want_test = 1 ] && ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -qq redis-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)) \
+      || echo "warning: could not install redis-server; the Redis de-dup tests will be skipped" >&2
+  else
+    echo "warning: redis-server is not installed (sudo apt-get install redis-server); the Redis de-dup tests will be skipped" >&2
   fi
 fi
 echo "setup done: .venv is ready"

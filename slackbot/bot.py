@@ -31,11 +31,12 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from rag.errors import EmptyIndexError, InvalidQuestionError, KQAError
+from rag.redaction import protect_logs
 from rag.settings import Settings
 from rag.types import Answer, StreamEvent
 from slackbot.config import SlackSettings
 from slackbot.conversation import message_to_plain, thread_history
-from slackbot.dedup import DeliveryDedup
+from slackbot.dedup import make_dedup
 from slackbot.feedback import AnsweredQuestion, AnswerMemory, append_feedback, slack_feedback_record
 from slackbot.formatting import (
     FEEDBACK_UP,
@@ -46,6 +47,7 @@ from slackbot.formatting import (
     progress_text,
     render_answer,
 )
+from slackbot.logsafe import TOKEN_RE
 
 log = logging.getLogger(__name__)
 bolt_log = logging.getLogger("slackbot.bolt")
@@ -146,7 +148,8 @@ class SlackBot:
         self._assistant_factory = assistant_factory or self._default_assistant
         self._assistant_lock = threading.Lock()
         self.client = client or make_web_client(slack)
-        self.dedup = DeliveryDedup(ttl_s=slack.dedup_ttl_s)
+        protect_logs(slack.secrets(), TOKEN_RE)  # every entry point (CLI, gunicorn's wsgi_app, tests)
+        self.dedup = make_dedup(slack.dedup_url, settings.home, slack.dedup_ttl_s)
         self.memory = AnswerMemory()
         self._jobs = ThreadPoolExecutor(max_workers=slack.workers, thread_name_prefix="kqa-slack-answer")
         self._pending: set[Future] = set()
@@ -205,6 +208,9 @@ class SlackBot:
 
         @app.event("app_mention")
         def on_mention(event: dict, body: dict, context: BoltContext, request: BoltRequest) -> None:
+            if event.get("bot_id") or event.get("subtype") == "bot_message":  # no bot-to-bot loops
+                log.info("Ignoring a mention from another bot (%s)", event.get("bot_id"))
+                return
             self._accept_message(event, body, context, request, direct=False)
 
         @app.event("message")
@@ -440,6 +446,11 @@ class SlackBot:
     # ------------------------------------------------------------------ feedback
 
     def _record_feedback(self, body: dict, action: dict) -> None:
+        user_id = (body.get("user") or {}).get("id", "")
+        click = f"click:{user_id}:{action.get('action_id')}:{action.get('action_ts')}" if action.get("action_ts") else None
+        if not self.dedup.claim(click):  # Slack replays an unacknowledged click: one record per click
+            log.info("Ignoring a replayed feedback click %s", click)
+            return
         rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
         answer_id = action.get("value", "")
         container = body.get("container") or {}

@@ -68,6 +68,12 @@ class SlackSettings(BaseSettings):
         validation_alias=_env("KQA_SLACK_DEDUP_TTL_S"),
         description="How long a delivered event id is remembered (Slack retries within ~5 minutes).",
     )
+    dedup_url: str | None = Field(
+        None,
+        validation_alias=_env("KQA_SLACK_DEDUP_URL"),
+        description="Where deliveries are claimed: redis://host:6379/0 for replicas on several machines, "
+        "sqlite:///path, or memory; default SQLite under KQA_HOME (processes on one machine, restarts).",
+    )
     rate_limit_retries: int = Field(
         3,
         ge=0,

@@ -134,11 +134,12 @@ def split_text(text: str, limit: int = SECTION_BUDGET) -> list[str]:
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    # verbatim: Slack links nothing by itself (a URL in an answer stays text; links are the citations')
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text, "verbatim": True}]}
 
 
 def source_block(citation: Citation) -> dict:

@@ -8,7 +8,7 @@ Assistant and feedback records are built from ``turns``, never parsed back out o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -66,9 +66,14 @@ class ChatService:
         turns: list[Turn] | None,
         event: str | None = None,
         year: str | int | None = None,
+        admit: Callable[[], None] | None = None,
     ) -> Iterator[tuple[list[Message], list[Turn], dict[str, Any] | None]]:
-        """Yield ``(chat, turns, answer_dict)`` as the answer streams; the last yield is final."""
-        chat = list(chat or [])
+        """Yield ``(chat, turns, answer_dict)`` as the answer streams; the last yield is final.
+
+        ``admit()`` raises :class:`KQAError` to turn the question away (a rate limit); so does a
+        conversation of ``settings.web_max_turns`` questions. The page keeps only the last
+        ``2 * web_max_turns`` chat messages it is sent."""
+        chat = list(chat or [])[-2 * self.settings.web_max_turns :]
         turns = list(turns or [])
         question = (question or "").strip()
         if not question:
@@ -81,6 +86,13 @@ class ChatService:
         turn: Turn = {"question": question, "filters": {}, "answer": None, "error": ""}
         text, status = "", SEARCHING
         try:
+            if admit is not None:
+                admit()
+            if len(turns) >= self.settings.web_max_turns:
+                raise KQAError(
+                    f"This conversation has {len(turns)} questions, the most one holds; "
+                    "start a new conversation to ask more."
+                )
             filters = parse_filters(event, year)
             turn["filters"] = filters
             answer = None
@@ -97,6 +109,7 @@ class ChatService:
                 yield list(chat), list(turns), None
             if answer is None:
                 raise KQAError("The assistant finished without an answer; please ask again.")
+            answer = answer.for_readers(self.settings.data_dir.resolve())  # no server paths on the page
             answer_dict = asdict(answer)
             turn["answer"] = answer_dict
             chat[-1] = {"role": "assistant", "content": render.render_answer(answer)}
@@ -129,6 +142,12 @@ class ChatService:
         turn = turns[turn_index]
         if not turn.get("answer"):
             raise KQAError("That message was an error, not an answer; there is nothing to rate.")
+        comment = comment or ""
+        if len(comment) > self.settings.web_max_comment_chars:
+            raise KQAError(
+                f"The comment is {len(comment):,} characters long; the limit is "
+                f"{self.settings.web_max_comment_chars:,}. Please shorten it."
+            )
         position = turn_index % len(turns)
         record = build_record(
             rating=rating,

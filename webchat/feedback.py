@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from rag.redaction import safe_url
 from rag.settings import Settings
 
 Rating = Literal["up", "down"]
@@ -30,6 +31,8 @@ _WRITE_LOCK = threading.Lock()
 
 def settings_snapshot(settings: Settings) -> dict[str, Any]:
     snapshot = {name: getattr(settings, name) for name in ANSWER_SETTINGS if hasattr(settings, name)}
+    if "openai_base_url" in snapshot:
+        snapshot["openai_base_url"] = safe_url(snapshot["openai_base_url"])
     snapshot["store"] = settings.describe_store()
     return snapshot
 

@@ -48,8 +48,12 @@ def escape_answer(text: str) -> str:
     The LLM writes from post text, so anything HTML is escaped and links/images are disarmed (``[``,
     ``]``, ``!`` escaped; the ``[n]`` markers therefore render literally as ``[n]``).
     """
-    escaped = html.escape(text, quote=False)
-    return re.sub(r"([\\\[\]!`|~])", r"\\\1", escaped)
+    escaped = re.sub(r"([\\\[\]!`|~])", r"\\\1", html.escape(text, quote=False))
+    # A URL in the answer is shown, never linked (links come from the citations alone): code is not linkified.
+    return _BARE_URL.sub(lambda m: f"`{m.group(0)}`", escaped)
+
+
+_BARE_URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>`\\]+[^\s<>`\\.,;:!?)]", re.I)
 
 
 def _html(text: str) -> str:
@@ -210,8 +214,10 @@ def describe_age(updated_at: str | None, now: datetime | None = None) -> str:
     return f"{updated_at} (just now)"
 
 
-def render_status(status: Any) -> str:
-    """Markdown for the status view, from ``Assistant.index_status()`` (an ``IndexStatus``)."""
+def render_status(status: Any, details: bool = True) -> str:
+    """Markdown for the status view, from ``Assistant.index_status()`` (an ``IndexStatus``).
+
+    ``details``: the store's location (a server path or URL) is shown to admins only."""
     events = list(getattr(status, "events", []) or [])
     years = list(getattr(status, "years", []) or [])
     updated = describe_age(getattr(status, "updated_at", None))
@@ -221,7 +227,7 @@ def render_status(status: Any) -> str:
         ("Events covered", str(len(events))),
         ("Years", ", ".join(str(y) for y in years) or "—"),
         ("Answer backend", escape_text(str(getattr(status, "backend", "") or "—"))),
-        ("Store", escape_text(str(getattr(status, "store", "") or "—"))),
+        ("Store", escape_text(str(getattr(status, "store", "") or "—")) if details else "(admins only)"),
         ("Index updated", escape_text(str(updated))),
     ]
     table = "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)

@@ -62,18 +62,21 @@ def warm_up(settings: Settings) -> None:
 
 
 def serve(host: str, port: int, settings: Settings | None = None, **launch_kwargs: Any) -> None:
-    """Build the one Assistant, ingest if needed, and serve the page until interrupted."""
+    """Check the access settings for ``host`` (before anything loads), build the one Assistant, ingest if
+    needed, and serve the page until interrupted. Raises :class:`webchat.access.AccessError`."""
     from rag.assistant import Assistant
+    from webchat.access import Access
     from webchat.chat import ChatService
     from webchat.ui import build_demo, launch
 
     settings = settings or get_settings()
+    access = Access(settings, host)
     assistant = Assistant(settings=settings)
     ingest_if_empty(assistant, settings)
     warm_up(settings)
-    demo = build_demo(ChatService(assistant, settings), settings)
+    demo = build_demo(ChatService(assistant, settings), settings, access)
     log.info(
-        "web chat on http://%s:%d (backend %s, %s, %d concurrent answers)",
-        host, port, settings.llm_backend, settings.describe_store(), settings.web_concurrency,
+        "web chat on http://%s:%d (access %s, backend %s, %s, %d concurrent answers)",
+        host, port, access.mode, settings.llm_backend, settings.describe_store(), settings.web_concurrency,
     )  # fmt: skip
-    launch(demo, host, port, **launch_kwargs)
+    launch(demo, host, port, access, **launch_kwargs)

@@ -16,6 +16,7 @@ import gradio as gr
 from rag.errors import KQAError
 from rag.settings import Settings
 from webchat import render
+from webchat.access import MAX_BODY_BYTES, Access, RequestLimits
 from webchat.chat import ALL_EVENTS, ANY_YEAR, ChatService, turn_index_for_message
 from webchat.ingest_job import run_ingest_job
 
@@ -50,10 +51,13 @@ def _filter_choices(status: Any) -> tuple[list[str], list[str]]:
     return events, years
 
 
-def build_demo(service: ChatService, settings: Settings) -> gr.Blocks:
-    """Lay out the page and wire its events. Call :func:`launch` (or ``demo.launch``) to serve it."""
+def build_demo(service: ChatService, settings: Settings, access: Access | None = None) -> gr.Blocks:
+    """Lay out the page and wire its events. Call :func:`launch` to serve it.
 
-    def refresh_status(event: str | None = None, year: str | None = None):
+    ``access`` (default: open, on loopback) decides who is admin and how often a client may ask and rate."""
+    access = access or Access(settings, "127.0.0.1")
+
+    def refresh_status(event: str | None = None, year: str | None = None, request: gr.Request = None):
         status, error = service.status()
         if status is None:
             message = render.render_error(error)
@@ -61,47 +65,60 @@ def build_demo(service: ChatService, settings: Settings) -> gr.Blocks:
         events, years = _filter_choices(status)
         return (
             render.render_status_line(status),
-            render.render_status(status),
+            render.render_status(status, details=access.is_admin(request)),
             gr.update(choices=events, value=event if event in events else ALL_EVENTS),
             gr.update(choices=years, value=year if year in years else ANY_YEAR),
         )
 
-    def chat(message: str, history: list, turns: list, event: str, year: str):
-        for new_history, new_turns, answer in service.respond(message, history, turns, event, year):
+    def chat(message: str, history: list, turns: list, event: str, year: str, request: gr.Request):
+        def admit() -> None:
+            access.allow("ask", request)
+
+        for new_history, new_turns, answer in service.respond(message, history, turns, event, year, admit):
             yield "", new_history, new_turns, answer if answer is not None else gr.skip()
 
-    def chat_example(selection: gr.SelectData, history: list, turns: list, event: str, year: str):
+    def chat_example(
+        selection: gr.SelectData, history: list, turns: list, event: str, year: str, request: gr.Request
+    ):
         question = (
             selection.value.get("text", "") if isinstance(selection.value, dict) else str(selection.value)
         )
-        yield from chat(question, history, turns, event, year)
+        yield from chat(question, history, turns, event, year, request)
 
-    def rate_last(rating: str, turns: list, comment: str):
+    def rate_last(rating: str, turns: list, comment: str, request: gr.Request):
         answered = [i for i, turn in enumerate(turns or []) if turn.get("answer")]
         try:
+            access.allow("rate", request)
             if not answered:
                 raise KQAError("Ask a question first; there is no answer to rate yet.")
             return service.record_feedback(turns, answered[-1], rating, comment), ""
         except KQAError as exc:
             return f"⚠️ {render.escape_text(str(exc))}", gr.skip()
 
-    def rate_up(turns: list, comment: str):
-        return rate_last("up", turns, comment)
+    def rate_up(turns: list, comment: str, request: gr.Request):
+        return rate_last("up", turns, comment, request)
 
-    def rate_down(turns: list, comment: str):
-        return rate_last("down", turns, comment)
+    def rate_down(turns: list, comment: str, request: gr.Request):
+        return rate_last("down", turns, comment, request)
 
-    def rate_message(like: gr.LikeData, history: list, turns: list, comment: str):
+    def rate_message(like: gr.LikeData, history: list, turns: list, comment: str, request: gr.Request):
         index = like.index[0] if isinstance(like.index, list | tuple) else like.index
         rating = "up" if like.liked is True or like.liked == "Like" else "down"
         try:
+            access.allow("rate", request)
             turn_index = turn_index_for_message(history or [], int(index))
             return service.record_feedback(turns, turn_index, rating, comment), ""
         except KQAError as exc:
             return f"⚠️ {render.escape_text(str(exc))}", gr.skip()
 
-    def reingest(event: str, year: str, progress=gr.Progress()):  # noqa: B008 - Gradio's injection idiom
+    def reingest(event: str, year: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         lines: list[str] = []
+        if not access.is_admin(request):
+            yield (
+                "Only an admin can re-run the ingest (sign in as one, or run `python -m ingest` on the server).",
+                gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+            )  # fmt: skip
+            return
         try:
             for line, fraction, _summary in run_ingest_job(settings, [settings.data_dir]):
                 lines.append(line)
@@ -188,7 +205,7 @@ def build_demo(service: ChatService, settings: Settings) -> gr.Blocks:
         chat_outputs = [question, chatbot, turns, answer_json]
 
         demo.load(refresh_status, None, status_outputs, api_visibility="private", queue=False)
-        refresh.click(refresh_status, [event_filter, year_filter], status_outputs, api_name="status")
+        refresh.click(refresh_status, [event_filter, year_filter], status_outputs, api_visibility="private")
         question.submit(chat, chat_inputs, chat_outputs, api_name="chat", show_progress="hidden")
         ask.click(chat, chat_inputs, chat_outputs, api_visibility="private", show_progress="hidden")
         chatbot.example_select(
@@ -211,18 +228,32 @@ def build_demo(service: ChatService, settings: Settings) -> gr.Blocks:
             [ingest_log, *status_outputs],
             concurrency_limit=1,
             concurrency_id="ingest",
-            api_name="reingest",
+            api_visibility="private",  # the public API is asking and rating; re-ingest is an admin's button
         )
     demo.queue(default_concurrency_limit=settings.web_concurrency, max_size=QUEUE_SIZE)
     return demo
 
 
-def launch(demo: gr.Blocks, host: str, port: int, **kwargs: Any):
-    """Serve the page; errors inside handlers never reach the browser as tracebacks (show_error=False)."""
+def _healthz() -> dict[str, str]:
+    """For load balancers and probes: up, without sign-in (it says nothing about the index)."""
+    return {"status": "ok"}
+
+
+def launch(demo: gr.Blocks, host: str, port: int, access: Access | None = None, **kwargs: Any):
+    """Serve the page with ``access``'s sign-in, request limits and no upload route; errors inside
+    handlers never reach the browser as tracebacks (show_error=False)."""
+    from gradio.routes import App
+
+    app = App()
+    app.add_middleware(RequestLimits, max_body=MAX_BODY_BYTES)
+    app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     return demo.launch(
         server_name=host,
         server_port=port,
         show_error=False,
+        _app=app,
+        max_file_size=MAX_BODY_BYTES,
+        **(access.launch_kwargs() if access else {}),
         css=CSS,
         theme=gr.themes.Soft(),
         footer_links=["api"],

@@ -35,6 +35,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -45,6 +46,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from rag.components.gguf import ensure_gguf, get_model_package
 from rag.errors import KQAError, LLMTimeoutError, LLMUnavailableError
+from rag.redaction import protect_logs, safe_url, url_secrets
 from rag.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ def _cache_key(settings: Settings) -> tuple:
         *common,
         settings.openai_base_url,
         settings.openai_model,
-        settings.openai_api_key,
+        settings.openai_api_key.get_secret_value(),
         settings.llm_retries,
     )
 
@@ -337,26 +339,47 @@ except ImportError:  # pragma: no cover - langchain-openai is an optional extra
     _OpenAIBase = None
 
 
+def _cause(exc: BaseException) -> str:
+    """What failed underneath a connection error, in the system's words ("Connection refused")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return "connection failed"
+
+
 def _translate_openai_error(exc: BaseException, base_url: str, timeout_s: float) -> BaseException:
-    """Map openai-client errors onto the errors the Assistant falls back on; leave anything else alone."""
+    """Map openai-client errors onto the errors the Assistant falls back on; leave anything else alone.
+
+    The message names the server without credentials and the failure without the server's response
+    body (a server may echo the request, key included)."""
     import openai
 
+    base_url = safe_url(base_url)
     if isinstance(exc, openai.APITimeoutError):
         return LLMTimeoutError(
             f"The OpenAI-compatible server at {base_url} did not answer within llm_timeout_s={timeout_s:g} s."
         )
     if isinstance(exc, openai.APIConnectionError):
         return LLMUnavailableError(
-            f"Cannot reach the OpenAI-compatible server at {base_url} ({exc.__cause__ or exc}). Start it "
+            f"Cannot reach the OpenAI-compatible server at {base_url} ({_cause(exc)}). Start it "
             "(python -m llama_cpp.server --model MODEL.gguf --port 8080 | ollama serve | vllm serve MODEL), "
             "fix KQA_OPENAI_BASE_URL, or set KQA_LLM_BACKEND=llamacpp or extractive."
         )
     if isinstance(exc, openai.APIStatusError):
         return LLMUnavailableError(
-            f"The OpenAI-compatible server at {base_url} answered HTTP {exc.status_code}: {exc.message} "
-            "(check KQA_OPENAI_MODEL and KQA_OPENAI_API_KEY)."
+            f"The OpenAI-compatible server at {base_url} answered HTTP {exc.status_code} "
+            f"{_status_phrase(exc.status_code)} (check KQA_OPENAI_MODEL and KQA_OPENAI_API_KEY)."
         )
     return exc
+
+
+def _status_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "(an unknown status)"
 
 
 def _iterate_within(
@@ -459,10 +482,11 @@ def _build_openai(settings: Settings) -> BaseChatModel:
         raise LLMUnavailableError(
             "langchain-openai is not installed, so KQA_LLM_BACKEND=openai cannot work: pip install langchain-openai"
         )
+    protect_logs([settings.openai_api_key.get_secret_value(), *url_secrets(settings.openai_base_url)])
     model = OpenAICompatibleChatModel(
         base_url=settings.openai_base_url,
         model=settings.openai_model,
-        api_key=settings.openai_api_key,
+        api_key=settings.openai_api_key.get_secret_value(),
         timeout=settings.llm_timeout_s,
         max_retries=settings.llm_retries,
         max_tokens=settings.llm_max_tokens,
@@ -484,7 +508,7 @@ def _check_server(settings: Settings) -> None:
 
     client = openai.OpenAI(
         base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
+        api_key=settings.openai_api_key.get_secret_value(),
         timeout=min(5.0, settings.llm_timeout_s),
         max_retries=0,
     )
@@ -499,7 +523,7 @@ def _check_server(settings: Settings) -> None:
     if served and settings.openai_model not in served:
         log.warning(
             "%s does not list model %r (it serves %s); requests may fail unless the server ignores the name",
-            settings.openai_base_url,
+            safe_url(settings.openai_base_url),
             settings.openai_model,
             ", ".join(served[:5]),
         )

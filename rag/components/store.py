@@ -6,7 +6,9 @@ Two deployments, chosen by settings:
   Chroma's embedded store is not safe across processes, so the first process to open it takes an
   exclusive lock; a second one gets :class:`StoreLockedError` telling it to use a Chroma server.
 * server (``KQA_CHROMA_URL``): an ``HttpClient`` against ``chroma run --path DIR``; any number of
-  processes (web chat, Slack bot, ingest, library callers) share one index this way.
+  processes (web chat, Slack bot, ingest, library callers) share one index this way. ``chroma run``
+  (Chroma 1.x) checks no credentials itself; behind an authenticating proxy, ``KQA_CHROMA_TOKEN`` is sent
+  with every request the way Chroma's token auth sends it (``Authorization: Bearer`` or ``X-Chroma-Token``).
 
 Our embedding function is always passed, so Chroma never downloads its ONNX default, and
 telemetry is always off.
@@ -22,6 +24,7 @@ from urllib.parse import urlparse
 
 from rag.components.embedding import ChromaEmbeddingFunction, Embedder, get_embedder
 from rag.errors import StoreLockedError, StoreUnavailableError
+from rag.redaction import redact, safe_url
 from rag.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -63,6 +66,8 @@ def get_client(settings: Settings):
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     key = settings.chroma_url or str(settings.chroma_dir.resolve())
+    if settings.chroma_url and settings.chroma_token:
+        key += f" {settings.chroma_token_header} {hash(settings.chroma_token.get_secret_value())}"
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is not None:
@@ -76,14 +81,12 @@ def get_client(settings: Settings):
                     host=url.hostname,
                     port=url.port or (443 if url.scheme == "https" else 8000),
                     ssl=url.scheme == "https",
+                    headers=credential_headers(settings),
                     settings=chroma_settings,
                 )
                 client.heartbeat()
             except Exception as exc:
-                raise StoreUnavailableError(
-                    f"Cannot reach the Chroma server at {settings.chroma_url}: {exc}. "
-                    "Is `chroma run` running there?"
-                ) from exc
+                raise _unreachable(settings, exc) from exc
         else:
             _acquire_embedded_lock(settings.chroma_dir)
             try:
@@ -94,6 +97,32 @@ def get_client(settings: Settings):
                 ) from exc
         _CLIENTS[key] = client
         return client
+
+
+def credential_headers(settings: Settings) -> dict[str, str]:
+    """The header that carries ``KQA_CHROMA_TOKEN`` (none without a token)."""
+    if not settings.chroma_token:
+        return {}
+    token = settings.chroma_token.get_secret_value()
+    if settings.chroma_token_header == "Authorization":
+        return {"Authorization": f"Bearer {token}"}
+    return {"X-Chroma-Token": token}
+
+
+def _unreachable(settings: Settings, exc: Exception) -> StoreUnavailableError:
+    """What failed, naming the server without credentials and quoting no response body."""
+    where = safe_url(settings.chroma_url or "")
+    text = str(exc)
+    secrets = [settings.chroma_token.get_secret_value()] if settings.chroma_token else []
+    if any(code in text for code in ("401", "403", "Unauthorized", "Forbidden")):
+        told = "a wrong KQA_CHROMA_TOKEN" if settings.chroma_token else "no KQA_CHROMA_TOKEN"
+        return StoreUnavailableError(
+            f"The Chroma server at {where} refused the request ({told}): set KQA_CHROMA_TOKEN "
+            f"(sent as {settings.chroma_token_header}) to the token its proxy expects."
+        )
+    return StoreUnavailableError(
+        f"Cannot reach the Chroma server at {where}: {redact(text[:200], secrets)}. Is `chroma run` running there?"
+    )
 
 
 def forget_client(settings: Settings) -> None:

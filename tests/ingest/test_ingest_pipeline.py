@@ -362,6 +362,9 @@ def test_interrupted_between_posts_the_next_run_finishes(
         calls.append(1)
         return real_upsert(self, *args, **kwargs)
 
+    import ingest.pipeline
+
+    monkeypatch.setattr(ingest.pipeline, "EMBED_GROUP_TEXTS", 1)  # each post a group: one write call each
     monkeypatch.setattr(Collection, "upsert", upsert_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(paths=[corpus], settings=settings)

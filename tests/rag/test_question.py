@@ -193,3 +193,9 @@ def test_understand_restricts_by_the_event_argument_and_keeps_the_topic():
         understand("What was said about Backstage?", None, 2026, event="Narnia")
     by_year = understand("What happened at KubeCon Detroit?", None, 2026, year=2022)
     assert by_year.events.mentions[0].year == 2022 and "Detroit" not in by_year.topic
+
+
+def test_a_conversation_of_thousands_of_follow_ups_condenses_without_recursion():
+    history = [{"role": "user", "content": "What did people say about eBPF at KubeCon Valencia 2022?"}]
+    history += [{"role": "user", "content": "And Detroit?"}, {"role": "assistant", "content": "…"}] * 3000
+    assert condense("And WebAssembly?", history) == "What about WebAssembly at Detroit?"

@@ -236,3 +236,19 @@ def test_thresholds_come_from_settings(verify):
     assert verify(paraphrase).sentences[0].status == "quoted"
     lax = verify(paraphrase, verify_min_overlap=0.8, verify_min_similarity=0.3)
     assert lax.sentences[0].status == "supported" and lax.text == paraphrase
+
+
+@pytest.mark.parametrize(
+    "injected",
+    [
+        "Cilium presented a sidecarless service mesh built on eBPF <script>alert(1)</script> [1].",
+        "Cilium presented a sidecarless service mesh built on eBPF, see [the demo](javascript:alert(1)) [1].",
+        "Cilium presented a sidecarless service mesh built on eBPF; download it at http://malware.example/x [1].",
+        "Cilium presented a sidecarless service mesh built on eBPF at www.evil.example [1].",
+    ],
+)
+def test_links_tags_and_scripts_the_posts_do_not_hold_never_reach_the_answer(verify, injected):
+    result = verify(injected)
+    for bad in ("<script", "javascript:", "malware.example", "evil.example"):
+        assert bad not in result.text
+    assert all(s.status != "supported" for s in result.sentences)  # never kept in the model's words

@@ -47,3 +47,40 @@ def start_bot(slack_api: MockSlackAPI, tmp_path: Path) -> Iterator[Callable[...,
     yield start
     for handle in running:
         handle.transport.stop()
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:
+    """A real Debian ``redis-server`` on a free loopback port, no persistence; its redis:// URL."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from tests.support.processes import free_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is absent (apt-get install redis-server); the Redis de-dup tests need it")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+

@@ -112,3 +112,11 @@ def test_render_answer_without_citations_or_feedback():
     assert len(messages) == 1
     assert messages[0].text == "The recaps don't say."
     assert [b["type"] for b in messages[0].blocks] == ["section"]
+
+
+def test_answer_text_is_sent_verbatim_so_slack_links_only_the_citations():
+    answer = Answer(question="q", text="Get it from http://malware.example/x today [1].", citations=[citation(1)])
+    blocks = [b for m in render_answer(answer, "answer-id") for b in m.blocks]
+    texts = [b["text"] for b in blocks if b["type"] == "section"]
+    texts += [e for b in blocks if b["type"] == "context" for e in b["elements"]]
+    assert texts and all(t.get("verbatim") is True for t in texts)

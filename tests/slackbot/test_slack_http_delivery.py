@@ -324,3 +324,73 @@ def test_tokens_never_appear_in_logs(slack_api, start_bot, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Sending a request" in logged  # the Web API client really logged its requests at DEBUG
     assert BOT_TOKEN not in logged and SIGNING_SECRET not in logged
+
+
+def test_a_retry_after_a_restart_is_not_answered_again(slack_api, start_bot):
+    first = start_bot(scripted())
+    event = mention("What is new in WebAssembly?", "1700000100.000100")
+    assert first.client.event(event, event_id="EvBeforeRestart")[0] == 200
+    answer_updates(slack_api)
+    assert first.bot.wait_idle()
+    first.transport.stop()  # the bot restarts (same KQA_HOME: the SQLite claims survive)
+
+    assistant = scripted()
+    second = start_bot(assistant)
+    assert second.client.event(event, event_id="EvBeforeRestart", retry_num=1)[0] == 200
+    assert second.bot.wait_idle()
+    assert assistant.calls == [] and len(slack_api.calls("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_one_event_delivered_to_two_bot_processes_at_once_is_answered_once(slack_api, start_bot, store, request):
+    overrides = {"dedup_url": request.getfixturevalue("redis_url")} if store == "redis" else {}
+    assistants = [scripted(), scripted()]
+    bots = [start_bot(assistant, **overrides) for assistant in assistants]
+    event = mention("What happened with platform engineering?", "1700000110.000100")
+    results = []
+    threads = [threading.Thread(target=lambda b=b: results.append(b.client.event(event, event_id="EvTwice"))) for b in bots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in results] == [200, 200]
+    answer_updates(slack_api)
+    assert all(b.bot.wait_idle() for b in bots)
+    assert sum(len(a.calls) for a in assistants) == 1
+    assert len(slack_api.calls("chat.postMessage")) == 1
+
+
+def test_mentions_from_other_bots_are_not_answered(slack_api, start_bot):
+    assistant = scripted()
+    bot = start_bot(assistant)
+    from_bot = {**mention("Answer me, fellow bot", "1700000120.000100"), "bot_id": "B0OTHER01"}
+    assert bot.client.event(from_bot)[0] == 200
+    assert bot.client.event({**from_bot, "ts": "1700000121.000100", "subtype": "bot_message"})[0] == 200
+    assert bot.bot.wait_idle()
+    assert assistant.calls == [] and slack_api.calls("chat.postMessage") == []
+
+
+def test_a_replayed_feedback_click_is_recorded_once(slack_api, start_bot):
+    bot = start_bot(scripted())
+    bot.client.event(mention("What happened with platform engineering?", "1700000130.000100"))
+    button = answer_updates(slack_api)[0].params["blocks"][-1]["elements"][0]
+    message = slack_api.thread(CHANNEL, "1700000130.000100")[0]
+    payload = {
+        "type": "block_actions", "team": {"id": "T0TEST01"}, "user": {"id": ALICE}, "channel": {"id": CHANNEL},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": CHANNEL},
+        "message": {**message, "thread_ts": "1700000130.000100"}, "trigger_id": "trig.replay",
+        "actions": [{**button, "block_id": "kqa_feedback", "type": "button", "action_ts": "1700000131.5"}],
+    }  # fmt: skip
+    assert [bot.client.action(payload)[0] for _ in range(3)] == [200, 200, 200]
+    slack_api.wait_for("chat.postEphemeral", 1)
+    assert len(bot.settings.feedback_file.read_text().splitlines()) == 1
+
+
+def test_tokens_are_redacted_by_the_wsgi_entry_point_too(slack_api, start_bot, caplog):
+    from slackbot.server import wsgi_app
+
+    bot = start_bot(scripted())
+    wsgi_app(bot.bot)  # what gunicorn imports; the redaction is the bot's own, whatever the entry point
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("third.party").info("calling Slack with %s and %s", BOT_TOKEN, SIGNING_SECRET)
+    assert BOT_TOKEN not in caplog.text and SIGNING_SECRET not in caplog.text and "***" in caplog.text

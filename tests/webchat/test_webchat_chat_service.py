@@ -133,3 +133,37 @@ def test_unexpected_error_is_a_short_message_without_internals(settings_factory,
     assert "/srv/secret" not in message and "Traceback" not in message
     assert "boom at /srv/secret" in caplog.text  # the details went to the server log
     assert turns[0]["question"] == "anything"
+
+
+def test_a_conversation_is_bounded_and_a_long_comment_refused(seeded_settings):
+    from rag.errors import KQAError
+
+    service = _service(seeded_settings.model_copy(update={"web_max_turns": 2, "web_max_comment_chars": 50}))
+    chat, turns = [], []
+    for question in ("What did Datadog say about Cilium?", "And Detroit?", "And WebAssembly?"):
+        chat, turns, _ = list(service.respond(question, chat, turns))[-1]
+    assert "start a new conversation" in chat[-1]["content"] and turns[-1]["error"]
+    assert len(chat) == 6 and [bool(t["answer"]) for t in turns] == [True, True, False]
+    huge_page = [{"role": "user", "content": "x"}] * 1000  # a client sending back a huge chat is cut to size
+    chat, _, _ = list(service.respond("What did Datadog say about Cilium?", huge_page, []))[-1]
+    assert len(chat) == 2 * 2 + 2
+    with pytest.raises(KQAError, match="the limit is 50"):
+        service.record_feedback(turns, 0, "down", "x" * 51)
+
+
+def test_a_turned_away_question_is_an_error_message(service):
+    from rag.errors import KQAError
+
+    def busy() -> None:
+        raise KQAError("Too many requests (1/minute per client); wait a minute and try again.")
+
+    chat, turns, answer = list(service.respond("What is SpinKube?", [], [], admit=busy))[-1]
+    assert "Too many requests" in chat[-1]["content"] and answer is None and not turns[-1]["answer"]
+
+
+def test_the_page_never_shows_the_servers_file_paths(service, seeded_settings):
+    *_, (chat, _, answer) = _run(service, "What were the three big takeaways from KubeCon Detroit 2022?")
+    root = str(seeded_settings.data_dir.resolve())
+    shown = [c["url_or_path"] for c in answer["citations"]] + [s["url_or_path"] for s in answer["sources"]]
+    assert shown and not any(root in location or location.startswith("/") for location in shown), shown
+    assert root not in chat[-1]["content"] and root not in json.dumps(answer)

@@ -141,3 +141,10 @@ def test_status_shows_counts_events_backend_and_freshness():
         "(3 hours ago)"
     )
     assert "never" in render.render_status(IndexStatus(0, 0))
+
+
+def test_a_url_in_the_answer_text_is_shown_but_never_linked():
+    """As code, which no Markdown renderer (the chat's GFM autolinks included) turns into a link."""
+    page = _to_html(render.escape_answer("Get it from http://malware.example/x?a=1 or www.evil.example today [1]."))
+    assert "<a " not in page
+    assert "<code>http://malware.example/x?a=1</code>" in page and "<code>www.evil.example</code>" in page

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import SecretStr
 
 from rag.components.llm import OpenAICompatibleChatModel, get_chat_model
 from rag.errors import LLMTimeoutError, LLMUnavailableError
@@ -142,3 +143,65 @@ def test_wedged_server_fails_the_load_check(hung_server, tmp_path):
     with pytest.raises(LLMUnavailableError):
         get_chat_model(server_settings(hung_server, tmp_path, llm_timeout_s=1))
     assert time.monotonic() - started < 2.5
+
+
+# ---- no secret in any output --------------------------------------------------------------------------------
+
+SECRET_KEY = "sk-test-7f3a9c-do-not-leak"
+
+
+@pytest.fixture
+def echoing_server():
+    """A real HTTP server on loopback that answers every request 401 with the request's headers in
+    its body, key included: the server that turns an error message into a leak."""
+    import http.server
+    import json
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def _echo(self) -> None:
+            body = json.dumps({"error": {"message": f"bad key, you sent {dict(self.headers)}"}}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _echo
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_a_failing_server_leaks_neither_key_nor_credentials(echoing_server, settings_with, caplog):
+    from rag.assistant import Assistant
+    from webchat.feedback import settings_snapshot
+    from webchat.render import render_answer
+
+    base_url = f"http://admin:hunter2@127.0.0.1:{echoing_server}/v1?token=abc"
+    settings = settings_with(
+        llm_backend="openai", openai_base_url=base_url, openai_api_key=SecretStr(SECRET_KEY), llm_retries=0
+    )
+    with caplog.at_level("DEBUG"):
+        answer = Assistant(settings).ask("What is SpinKube?")
+    assert answer.backend == "extractive"
+    assert f"127.0.0.1:{echoing_server}/v1 answered HTTP 401 Unauthorized" in answer.fallback_reason
+    shown = [
+        answer.fallback_reason, answer.text, str(answer.to_dict()), render_answer(answer), caplog.text,
+        str(settings_snapshot(settings)),  # what a feedback record stores
+    ]  # fmt: skip
+    for text in shown:
+        assert SECRET_KEY not in text and "hunter2" not in text and "token=abc" not in text
+
+
+def test_an_unreachable_server_is_named_without_its_credentials(unused_port, tmp_path):
+    settings = server_settings(f"http://admin:hunter2@127.0.0.1:{unused_port}/v1", tmp_path, llm_retries=0)
+    with pytest.raises(LLMUnavailableError) as caught:
+        get_chat_model(settings)
+    assert f"http://127.0.0.1:{unused_port}/v1 (Connection refused)" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
