@@ -169,3 +169,23 @@ def test_only_admins_re_ingest_or_see_the_store(browser, proxy_app, user, admin)
         f"() => document.querySelector('#kqa-ingest-log textarea').value.includes({expected!r})", timeout=180_000
     )
     context.close()
+
+
+def test_open_on_loopback_is_not_rate_limited_but_signed_in_users_are(tmp_path, settings_factory):
+    from rag.errors import KQAError
+
+    settings = settings_factory(tmp_path, web_rate_limit="1/minute")
+    local = Access(settings, "127.0.0.1")
+    for _ in range(5):
+        local.allow("ask", None)  # a laptop, a load test: the machine's own user
+    users = tmp_path / "users"
+    users.write_text(f"bob:{hash_password(PASSWORDS['bob'])}\n")
+    signed = Access(settings.model_copy(update={"web_users_file": users}), "127.0.0.1")
+
+    class Request:
+        username = "bob"
+        client = None
+
+    signed.allow("ask", Request())
+    with pytest.raises(KQAError, match="Too many requests"):
+        signed.allow("ask", Request())
