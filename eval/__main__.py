@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("run", type=Path, help="a run's output directory (holds report.json)")
     sheet.add_argument("--out", type=Path, required=True, help="the sheet to write (JSONL)")
 
+    feedback = commands.add_parser(
+        "feedback", help="users' 👎 (web and Slack feedback.jsonl) as candidate gold items to complete"
+    )
+    feedback.add_argument("file", type=Path, help="a feedback JSONL file (<KQA_HOME>/feedback.jsonl)")
+    feedback.add_argument("--out", type=Path, required=True, help="candidate gold items to write (JSONL)")
+    feedback.add_argument("--also-up", action="store_true", help="also the answers rated 👍 (to guard them)")
+
     calibrate = commands.add_parser("calibrate", help="fit the grounding scorer's thresholds on hand labels")
     calibrate.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
     calibrate.add_argument("--write", action="store_true", help="store the thresholds for every later run")
@@ -157,6 +164,22 @@ def _sheet(args) -> int:
     return EXIT_OK
 
 
+def _feedback(args) -> int:
+    from eval.feedback import candidates, read_feedback, write_candidates
+
+    records, problems = read_feedback(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    rows = candidates(records, ("down", "up") if args.also_up else ("down",))
+    write_candidates(rows, args.out)
+    print(
+        f"wrote {len(rows)} candidate gold items to {args.out} from {len(records)} ratings: fill in each "
+        "'answer', 'key_facts' and the 'sources'/'evidence' pairs, then `python -m eval validate` it and "
+        "add it to a gold file"
+    )
+    return EXIT_OK
+
+
 def _calibrate(args) -> int:
     from eval.grounding import DEFAULT_THRESHOLDS, calibrate, load_labels
 
@@ -171,7 +194,10 @@ def _calibrate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": _validate, "run": _run, "calibrate": _calibrate, "labels": _labels, "sheet": _sheet}
+    handlers = {
+        "validate": _validate, "run": _run, "calibrate": _calibrate, "labels": _labels, "sheet": _sheet,
+        "feedback": _feedback,
+    }  # fmt: skip
     try:
         return handlers[args.command](args)
     except (KQAError, FileNotFoundError, ValueError) as exc:

@@ -5,6 +5,9 @@ A gold file holds one JSON object a line with exactly these keys::
     {"id", "question", "type": "fact"|"list"|"why"|"multi"|"unanswerable", "answer",
      "key_facts": [[alternatives...], ...], "sources": [slugs], "evidence": [verbatim quotes]}
 
+and optionally ``"origin"``: where the item came from (``python -m eval feedback`` records the user's
+rating, reason and the answer they were given), kept for people and ignored by every metric.
+
 The schema is strict because every metric leans on it: recall needs gold sources, key-fact recall needs
 lowercase alternatives, and a quote that is not in its post would make the gold itself ungrounded.
 ``load_gold`` checks the shape only (no corpus needed, so a run can fail fast); ``validate_gold`` also
@@ -27,6 +30,7 @@ from eval.metrics import key_fact_hits
 QuestionType = Literal["fact", "list", "why", "multi", "unanswerable"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 GOLD_KEYS: tuple[str, ...] = ("id", "question", "type", "answer", "key_facts", "sources", "evidence")
+OPTIONAL_KEYS: tuple[str, ...] = ("origin",)
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_GOLD = EVAL_DIR / "gold.jsonl"
@@ -91,11 +95,15 @@ def record_problems(record: Any) -> list[str]:
         return [f"expected a JSON object, got {type(record).__name__}"]
     problems: list[str] = []
     missing = [k for k in GOLD_KEYS if k not in record]
-    extra = sorted(k for k in record if k not in GOLD_KEYS)
+    extra = sorted(k for k in record if k not in GOLD_KEYS + OPTIONAL_KEYS)
     if missing:
         problems.append(f"missing key(s): {', '.join(missing)}")
     if extra:
-        problems.append(f"unexpected key(s): {', '.join(extra)} (allowed: {', '.join(GOLD_KEYS)})")
+        problems.append(
+            f"unexpected key(s): {', '.join(extra)} (allowed: {', '.join(GOLD_KEYS + OPTIONAL_KEYS)})"
+        )
+    if "origin" in record and not isinstance(record["origin"], dict):
+        problems.append("'origin' must be an object (where the item came from)")
 
     for key in ("id", "question", "answer"):
         if key in record and (not isinstance(record[key], str) or not record[key].strip()):
