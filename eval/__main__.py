@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     labels.add_argument("--gold", type=Path, required=True, help="the gold file the labelled answers are for")
     labels.add_argument("--split", choices=("tune", "test", "all"), default="all")
     labels.add_argument("--json", action="store_true", help="print the figures as JSON")
+    labels.add_argument(
+        "--into",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="also put the figures into that run's report (its report.json and report.md are rewritten)",
+    )
 
     sheet = commands.add_parser("sheet", help="a labelling sheet (JSONL) from a run, for reading answers against the posts")
     sheet.add_argument("run", type=Path, help="a run's output directory (holds report.json)")
@@ -146,7 +153,17 @@ def _labels(args) -> int:
     from eval.split import select_split
 
     items = select_split(load_gold(args.gold), args.gold, args.split)
-    summary = summarize(load_labels(args.file), items)
+    answers = None
+    if args.into is not None:
+        report = json.loads((args.into / "report.json").read_text(encoding="utf-8"))
+        answers = {q["id"]: (q.get("kqa") or {}).get("answer", "") for q in report["questions"]}
+    summary = summarize(load_labels(args.file), items, answers)
+    if args.into is not None:
+        from eval.report import write_report
+
+        report["human_labels"] = summary.to_dict() | {"labels": str(args.file)}
+        write_report(report, args.into)
+        print(f"put the read figures into {args.into / 'report.md'} ({len(summary.stale)} labels of changed answers)")
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

@@ -95,3 +95,20 @@ def test_a_sheet_from_a_run_and_the_labels_command(tmp_path, capsys):
     assert main(["labels", str(labels), "--gold", str(gold), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["correct"] == 1.0 and figures["sentences_supported"] == 1.0
+
+
+def test_the_labels_go_into_a_committed_runs_report(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "eval" / "results" / "test-extractive", run)
+    report = json.loads((run / "report.json").read_text())
+    question = next(q for q in report["questions"] if q["type"] == "fact")
+    label = {"id": question["id"], "answer": question["kqa"]["answer"], "label": "correct", "sentences": []}
+    labels = write(tmp_path / "labels.jsonl", [label, {**label, "id": "not-in-this-run"}])
+    gold = Path(__file__).resolve().parents[2] / "eval" / "gold.jsonl"
+    assert main(["labels", str(labels), "--gold", str(gold), "--split", "test", "--into", str(run)]) == 0
+    assert "0 labels of changed answers" in capsys.readouterr().out
+    rewritten = json.loads((run / "report.json").read_text())
+    assert rewritten["human_labels"]["correct"] == 1.0 and rewritten["human_labels"]["answerable"] == 1
+    assert "## Answers read against the posts" in (run / "report.md").read_text()
