@@ -151,17 +151,9 @@ def leaves_directory(path: Path, root: Path) -> str:
         target = path.resolve()
     except OSError:
         return ""
-    if _is_within(target, root.resolve()):
+    if target.is_relative_to(root.resolve()):
         return ""
     return f"symlink to {target}, outside {root} (pass --follow-symlinks to ingest it)"
-
-
-def _is_within(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
 
 
 def path_suffix_supported(path: Path) -> bool:

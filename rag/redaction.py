@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 REDACTED = "***"
 _USERINFO_RE = re.compile(r"(?<=://)[^/@\s]+@")
 _MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
-_secrets: set[str] = set()
+_secrets: list[str] = []  # longest first, so a secret inside another is not half-replaced
 _patterns: list[re.Pattern] = []  # shapes of secrets (a Slack token's xoxb-…)
 _lock = threading.Lock()
 _installed = False
@@ -48,9 +48,10 @@ def url_secrets(url: str) -> list[str]:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without ``secrets``, what :func:`protect_logs` was told, or any URL's userinfo."""
-    for secret in sorted({*secrets, *_secrets}, key=len, reverse=True):
-        if len(secret) >= _MIN_SECRET:
-            text = text.replace(secret, REDACTED)
+    extra = {s for s in secrets if len(s) >= _MIN_SECRET}
+    ordered = sorted(extra | set(_secrets), key=len, reverse=True) if extra else _secrets  # logs: no extra
+    for secret in ordered:
+        text = text.replace(secret, REDACTED)
     for pattern in _patterns:
         text = pattern.sub(REDACTED, text)
     return _USERINFO_RE.sub(REDACTED + "@", text)
@@ -61,7 +62,7 @@ def protect_logs(secrets: Iterable[str], *patterns: re.Pattern) -> None:
     now on, by any logger (and from exception text logged with it)."""
     global _installed
     with _lock:
-        _secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
+        _secrets[:] = sorted({*_secrets, *(s for s in secrets if s and len(s) >= _MIN_SECRET)}, key=len, reverse=True)
         _patterns.extend(p for p in patterns if p not in _patterns)
         if _installed:
             return

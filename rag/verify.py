@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -100,7 +101,7 @@ class Window:
     def english(self) -> bool:
         return is_english(self.text)
 
-    @property
+    @cached_property  # asked once per answer sentence; the passage does not change
     def passage_genders(self) -> set[str]:
         return genders(" ".join(s.text for s in self.passage.sentences))
 
@@ -368,10 +369,7 @@ class Verifier:
             # stated, but without what was asked ("Intuit launched Argo Rollouts" for "how long after…")
             holding = [c for c in stating if answers(c.window.text)]
             if holding:
-                best = max(holding, key=rank)
-                sentence.support = _narrowest(best, holding)
-                sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
-                sentence.status = "quoted"
+                _quote_window(sentence, holding, rank)
                 return
         if not stating and len(sentence.cited) >= 2 and not own_words_only:
             union = self._union_check(sentence, vector, windows, question)
@@ -395,10 +393,7 @@ class Verifier:
             return
         close = [c for c in checks if c.close() and c.window.english]
         if close:
-            best = max(close, key=rank)
-            sentence.support = _narrowest(best, close)
-            sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
-            sentence.status = "quoted"
+            _quote_window(sentence, close, rank)
             return
         sentence.status = "unsupported"
 
@@ -646,6 +641,13 @@ def attributed(text: str, window: Window) -> str:
     who = chunk.author.split(",")[0].strip() if chunk.author else f"The post “{chunk.title}”"
     verb = "writes" if chunk.author else "says"
     return f"{who} {verb} (in translation): “{text}”" if translated else f"{who} {verb}: “{text}”"
+
+
+def _quote_window(sentence: CheckedSentence, candidates: list[SupportCheck], rank: Callable) -> None:
+    """The sentence gives way to the post's own words: the narrowest of the best-ranked windows, quoted."""
+    sentence.support = _narrowest(max(candidates, key=rank), candidates)
+    sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
+    sentence.status = "quoted"
 
 
 def _drop_repeats(sentences: list[CheckedSentence]) -> None:

@@ -48,13 +48,17 @@ POSTS = {
 }
 
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    directory = tmp_path / "posts"
+def write_posts(directory: Path) -> Path:
+    """``POSTS`` as ``<doc_id>.md`` files in a new ``directory``."""
     directory.mkdir()
     for doc_id, text in POSTS.items():
         (directory / f"{doc_id}.md").write_text(text, encoding="utf-8")
     return directory
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return write_posts(tmp_path / "posts")
 
 
 @pytest.fixture

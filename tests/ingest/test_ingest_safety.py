@@ -18,7 +18,7 @@ from ingest.loaders import LoadError, decode_text
 from ingest.pipeline import run_ingest
 from rag.components.store import get_collection
 from tests.ingest.test_ingest_cli import run_cli
-from tests.ingest.test_ingest_pipeline import POSTS, same_records, snapshot
+from tests.ingest.test_ingest_pipeline import POSTS, same_records, snapshot, write_posts
 
 
 def stored_ids(settings) -> set[str]:
@@ -32,10 +32,7 @@ def settings(tmp_path, settings_factory):
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    directory = tmp_path / "posts"
-    directory.mkdir()
-    for doc_id, text in POSTS.items():
-        (directory / f"{doc_id}.md").write_text(text, encoding="utf-8")
+    directory = write_posts(tmp_path / "posts")
     (directory / "dave-amsterdam-2023.md").write_text("# Dave\n\nKubeCon Europe 2023 in Amsterdam was sunny.\n")
     return directory
 
