@@ -80,7 +80,20 @@ class Answer:
     prompt_tokens: int = 0
 
     def to_dict(self) -> dict:
+        """JSON-ready form (the HTTP API's ``/v1/ask`` body); :meth:`from_dict` reads it back."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Answer:
+        """The inverse of :meth:`to_dict`, for clients of the answer service. Unknown keys are ignored
+        so an older client can read a newer server's answers."""
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["citations"] = [_load(Citation, c) for c in data.get("citations") or []]
+        values["sources"] = [_load(Source, s) for s in data.get("sources") or []]
+        values["removed_sentences"] = list(data.get("removed_sentences") or [])
+        values["timings"] = dict(data.get("timings") or {})
+        return cls(**values)
 
     def for_readers(self, root: Path | None = None) -> Answer:
         """A copy to show people other than the server's operator: a post without a URL is located by
@@ -111,3 +124,21 @@ class StreamEvent:
     kind: Literal["status", "token", "answer"]
     text: str = ""
     answer: Answer | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (one server-sent event of the answer service's stream)."""
+        return {"kind": self.kind, "text": self.text, "answer": self.answer.to_dict() if self.answer else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StreamEvent:
+        answer = data.get("answer")
+        return cls(kind=data["kind"], text=data.get("text", ""), answer=Answer.from_dict(answer) if answer else None)
+
+
+def _load(cls, data: dict):
+    """A frozen dataclass from its ``asdict`` form: unknown keys dropped, JSON lists back to tuples."""
+    known = cls.__dataclass_fields__
+    values = {k: v for k, v in data.items() if k in known}
+    if "citation_numbers" in values:
+        values["citation_numbers"] = tuple(values["citation_numbers"])
+    return cls(**values)

@@ -312,3 +312,18 @@ def test_a_how_many_answer_counting_something_else_abstains(llm_assistant):
     model = fake_model("Backstage appeared in at least a dozen talks [1].")
     answer = llm_assistant(model).ask("How many people saw the Backstage talks in Detroit?")
     assert answer.abstained
+
+
+def test_an_answer_survives_its_json_form(assistant):
+    """The answer service sends ``Answer.to_dict()`` as JSON; clients read it back with ``from_dict``."""
+    import json
+
+    from rag.types import Answer, StreamEvent
+
+    ans = assistant.ask("What were the big takeaways of KubeCon Detroit 2022?")
+    assert ans.citations and ans.sources
+    back = Answer.from_dict(json.loads(json.dumps(ans.to_dict())))
+    assert back == ans
+    event = StreamEvent.from_dict(json.loads(json.dumps(StreamEvent("answer", answer=ans).to_dict())))
+    assert event.answer == ans and event.kind == "answer"
+    assert Answer.from_dict(ans.to_dict() | {"added_later": 1}) == ans
