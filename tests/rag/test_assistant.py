@@ -320,7 +320,7 @@ def test_an_answer_survives_its_json_form(assistant):
 
     from rag.types import Answer, StreamEvent
 
-    ans = assistant.ask("What were the big takeaways of KubeCon Detroit 2022?")
+    ans = assistant.ask("Which project merged OpenTracing and OpenCensus?")
     assert ans.citations and ans.sources
     back = Answer.from_dict(json.loads(json.dumps(ans.to_dict())))
     assert back == ans
