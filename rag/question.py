@@ -35,7 +35,8 @@ from rag.events import CITY_ALIASES, CITY_REGION, REGIONS
 from rag.text import content_terms
 
 _REGION_WORDS: list[tuple[re.Pattern, str]] = [(r.pattern(in_metadata=False), r.code) for r in REGIONS]
-_YEAR_RE = re.compile(r"(?:(?<![\w.])(20[12]\d)|(?<![\d'])'(\d\d))(?![\w.])")
+# "2019", "'19"; a short form only from '15 (the first KubeCon): "Datadog's '10 ways to…" is a title.
+_YEAR_RE = re.compile(r"(?:(?<![\w.])(20[12]\d)|(?<![\d'])'(1[5-9]|2\d))(?![\w.])")
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "a": 1}
 _RELATIVE_RE = re.compile(
     r"\b(?:(?P<last>last|previous|past) year(?:'s)?|(?P<this>this|current) year(?:'s)?|"

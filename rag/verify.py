@@ -593,7 +593,7 @@ def quote_of(first: EvidenceSentence, last: EvidenceSentence) -> tuple[str, int,
 def quoted(window: Window) -> str:
     """A window's own words as an answer sentence (an outline's entries joined)."""
     if window.passage.outline:
-        return "; ".join(s.display for s in window.sentences) + "."
+        return "; ".join(s.display.rstrip(" .;:") for s in window.sentences) + "."
     text = window.text.strip().rstrip(":;,")
     text = text[:1].upper() + text[1:]
     return text + "." if text and text[-1] not in ".!?" else text

@@ -51,6 +51,7 @@ def test_event_mentions(question, expected):
         "What did the talks tell us about eBPF?",  # "us" is not the United States here
         "What is new in Kubernetes v1.2020 networking?",  # a version, not a year
         "How do sidecars work in a service mesh?",
+        "What did the '10 things I hate about YAML' talk say?",  # a title's count: no KubeCon before '15
     ],
 )
 def test_questions_without_events(question):
