@@ -183,7 +183,7 @@ def feedback_block(answer_id: str) -> dict:
 
 
 def feedback_buttons_block(answer_id: str) -> dict:
-    """Slack's own 👍/👎 (a ``feedback_buttons`` element in a ``context_actions`` block) for AI answers."""
+    """Slack's own 👍/👎 for AI answers: a ``feedback_buttons`` element in a ``context_actions`` block."""
 
     def button(rating: str, label: str, spoken: str) -> dict:
         text = {"type": "plain_text", "text": label, "emoji": True}

@@ -135,7 +135,9 @@ def assistant_thread_started(thread_ts: str, *, channel: str = DM_CHANNEL, user:
     }  # fmt: skip
 
 
-def feedback_buttons_click(value: str, *, channel: str, message_ts: str, thread_ts: str, user: str = ALICE) -> dict:
+def feedback_buttons_click(
+    value: str, *, channel: str, message_ts: str, thread_ts: str, user: str = ALICE
+) -> dict:
     """The ``block_actions`` payload of a click on a ``feedback_buttons`` element (its button's value)."""
     return {
         "type": "block_actions",

@@ -104,7 +104,9 @@ def test_a_new_thread_is_greeted_with_prompts_about_the_indexed_events(slack_api
     assert watched.calls[0][1] is None  # the greeting is no turn of the conversation
 
 
-def test_a_question_gets_a_title_a_status_and_its_verified_answer_streamed(slack_api, start_bot, seed_assistant):
+def test_a_question_gets_a_title_a_status_and_its_verified_answer_streamed(
+    slack_api, start_bot, seed_assistant
+):
     watched = WatchedAssistant(seed_assistant)
     bot = start_bot(watched)
     thread_ts = "1700000310.000100"
@@ -177,7 +179,9 @@ def test_the_stream_never_shows_a_sentence_verification_removed(slack_api, start
     stop, texts = streamed(slack_api)
     assert bot.bot.wait_idle()
 
-    assert "Writing the answer…" in [c.params["status"] for c in slack_api.calls("assistant.threads.setStatus")]
+    assert "Writing the answer…" in [
+        c.params["status"] for c in slack_api.calls("assistant.threads.setStatus")
+    ]
     sent = [c.params.get("markdown_text", "") for c in slack_api.calls() if c.method.startswith("chat.")]
     assert not any("Kubernetes" in text for text in sent + texts)
     assert_only_grows(texts)
@@ -285,7 +289,9 @@ def test_with_the_embedded_llm_only_verified_sentences_are_streamed(slack_api, s
 
     assert answer.backend == "llamacpp" and not answer.fallback_reason, answer.fallback_reason
     assert watched.tokens  # the model streamed raw text; Slack saw none of it before verification
-    assert "Writing the answer…" in [c.params["status"] for c in slack_api.calls("assistant.threads.setStatus")]
+    assert "Writing the answer…" in [
+        c.params["status"] for c in slack_api.calls("assistant.threads.setStatus")
+    ]
     assert_only_grows(texts)
     for text in texts:
         shown = markdown_to_plain(text)

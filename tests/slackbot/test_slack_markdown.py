@@ -19,8 +19,16 @@ from slackbot.formatting import (
 
 
 def citation(n: int, url: str = "https://example.org/post?a=1&b=2") -> Citation:
-    return Citation(n=n, source_id=f"post-{n}", title=f"Post {n}", event="KubeCon EU 2022", url_or_path=url,
-                    quote=f"Quote {n}.", start=0, end=8)  # fmt: skip
+    return Citation(
+        n=n,
+        source_id=f"post-{n}",
+        title=f"Post {n}",
+        event="KubeCon EU 2022",
+        url_or_path=url,
+        quote=f"Quote {n}.",
+        start=0,
+        end=8,
+    )
 
 
 UNESCAPED = re.compile(r"(?<!\\)[*_~\[\]<>&|#`]")
@@ -37,19 +45,39 @@ def test_any_text_becomes_inert_markdown_that_reads_back_as_itself(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["Platform engineering won [1].", "Was it *hype*?", "No [2]!", "See https://x.example/a_b.",
-                                 "\n- a list item [1]", " <!channel> & @here", "\n\n", " [2022] ", "Dr. Smith spoke [1, 2]."]),
-                max_size=8))  # fmt: skip
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Platform engineering won [1].",
+                "Was it *hype*?",
+                "No [2]!",
+                "See https://x.example/a_b.",
+                "\n- a list item [1]",
+                " <!channel> & @here",
+                "\n\n",
+                " [2022] ",
+                "Dr. Smith spoke [1, 2].",
+            ]
+        ),
+        max_size=8,
+    )
+)
 def test_sentence_pieces_concatenate_to_the_whole_answer(parts):
-    answer = Answer(question="q", text="".join(parts), citations=[citation(1), citation(2, url="data/post.md")])
+    answer = Answer(
+        question="q", text="".join(parts), citations=[citation(1), citation(2, url="data/post.md")]
+    )
     pieces = markdown_pieces(answer)
     assert "".join(pieces) == markdown_text(answer.text.strip() or "(empty answer)", answer.citations)
     assert all(pieces)
 
 
 def test_citations_link_to_their_posts_and_urls_in_the_text_are_code():
-    answer = Answer(question="q", text="Get it from http://malware.example/x today [1]. Also [2] and [2022].",
-                    citations=[citation(1), citation(2, url="/srv/posts/local.md")])  # fmt: skip
+    answer = Answer(
+        question="q",
+        text="Get it from http://malware.example/x today [1]. Also [2] and [2022].",
+        citations=[citation(1), citation(2, url="/srv/posts/local.md")],
+    )
     markdown = markdown_text(answer.text, answer.citations)
     assert markdown == (
         "Get it from `http://malware.example/x` today [\\[1\\]](<https://example.org/post?a=1&b=2>). "
@@ -64,10 +92,20 @@ def test_citations_link_to_their_posts_and_urls_in_the_text_are_code():
 
 
 def test_suggested_prompts_name_the_latest_events_once_each():
-    events = ["KubeCon EU 2019", "KubeCon + CloudNativeCon Europe 2022 (Valencia)", "KubeCon Valencia 2022",
-              "KubeCon + CloudNativeCon North America 2022 (Detroit)", "KubeCon Paris 2024", "KubeCon China 2024"]  # fmt: skip
+    events = [
+        "KubeCon EU 2019",
+        "KubeCon + CloudNativeCon Europe 2022 (Valencia)",
+        "KubeCon Valencia 2022",
+        "KubeCon + CloudNativeCon North America 2022 (Detroit)",
+        "KubeCon Paris 2024",
+        "KubeCon China 2024",
+    ]
     prompts = suggested_prompts(events)
-    assert [p["title"] for p in prompts] == ["KubeCon China 2024", "KubeCon Paris 2024", "KubeCon Detroit 2022",
-                                             "KubeCon Valencia 2022"]  # fmt: skip
+    assert [p["title"] for p in prompts] == [
+        "KubeCon China 2024",
+        "KubeCon Paris 2024",
+        "KubeCon Detroit 2022",
+        "KubeCon Valencia 2022",
+    ]
     assert prompts[1]["message"] == "What did the recaps say about KubeCon Paris 2024?"
     assert suggested_prompts([]) == [] and suggested_prompts(["Some meetup"]) == []
