@@ -395,7 +395,8 @@ class SlackBot:
         for item in stream(reply.question, history=history or None):
             if item.kind == "answer" and item.answer is not None:
                 return item.answer
-            due = time.monotonic() - last_update >= self.slack.progress_update_s
+            # A thread's status is a few calls per answer; only placeholder edits need spacing out.
+            due = reply.assistant_thread or time.monotonic() - last_update >= self.slack.progress_update_s
             if (
                 item.kind == "status"
                 and item.text
@@ -482,8 +483,8 @@ class SlackBot:
         index_status = getattr(self.assistant, "index_status", None)
         try:
             prompts = suggested_prompts(index_status().events) if index_status else []
-        except KQAError as err:
-            log.warning("No suggested prompts: %s", err)
+        except Exception as err:  # prompts are a courtesy: a store or answer service down costs only them
+            log.warning("No suggested prompts: %s", slack_error(err))
             prompts = []
         if not prompts:
             return

@@ -174,7 +174,7 @@ def unverified_then_verified() -> ScriptedAssistant:
 
 def test_the_stream_never_shows_a_sentence_verification_removed(slack_api, start_bot):
     assistant = unverified_then_verified()
-    bot = start_bot(assistant)
+    bot = start_bot(assistant, progress_update_s=60)  # placeholder edits spaced out; thread statuses not
     ask_in_thread(bot, slack_api, "What happened with platform engineering?", "1700000320.000100")
     stop, texts = streamed(slack_api)
     assert bot.bot.wait_idle()
