@@ -542,6 +542,10 @@ class SlackBot:
             return True
         except SlackApiError as err:
             log.error("The answer's stream broke (%s); replacing its message", slack_error(err))
+        try:  # end the stream if Slack still holds it open; the edit below carries the whole answer
+            self.client.chat_stopStream(channel=reply.channel, ts=ts)
+        except SlackApiError as err:
+            log.info("Could not stop the broken stream: %s", slack_error(err))
         messages = render_answer(answer, answer_id, native_feedback=True)
         reply.placeholder_ts = ts
         try:

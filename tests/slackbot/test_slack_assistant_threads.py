@@ -218,7 +218,9 @@ def test_a_stream_broken_midway_is_completed_by_editing_its_message(slack_api, s
 
     started = slack_api.calls("chat.startStream")[0]
     assert update["ts"] == [m for m in slack_api.thread(DM_CHANNEL, thread_ts) if m.get("blocks")][0]["ts"]
-    assert started.ok and not slack_api.calls("chat.stopStream")
+    assert started.ok and [c.params.get("blocks") for c in slack_api.calls("chat.stopStream")] == [None]
+    stopped_at = slack_api.calls("chat.stopStream")[0].at
+    assert stopped_at <= slack_api.calls("chat.update")[0].at  # ended first, then edited to the whole answer
     expected = render_answer(cited_answer("q", VERIFIED), "id", native_feedback=True)[0]
     assert update["text"] == expected.text and update["blocks"][:-1] == expected.blocks[:-1]
 
