@@ -8,6 +8,13 @@ progress), and replaces the placeholder with the formatted answer (more messages
 
 The slash command acknowledges with an ephemeral "searching" note and delivers through its
 ``response_url``. Feedback buttons are acknowledged, logged, and thanked ephemerally.
+
+In an AI assistant thread (bolt's ``Assistant`` middleware: the app's split-view DM), a new thread gets a
+greeting and suggested prompts about the indexed events; a question sets the thread's title and native
+status (``assistant.threads.setStatus``), and the answer is streamed (``chat.startStream`` /
+``appendStream`` / ``stopStream``) one sentence per append, but only once verification has produced the
+final answer, so nothing verification removes is ever shown; sources and ``feedback_buttons`` close the
+stream. Where streaming is refused the answer is posted the usual way.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slack_bolt import App, BoltContext
+from slack_bolt import Assistant as AssistantThreads
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
@@ -39,13 +47,20 @@ from slackbot.conversation import message_to_plain, thread_history
 from slackbot.dedup import make_dedup
 from slackbot.feedback import AnsweredQuestion, AnswerMemory, append_feedback, slack_feedback_record
 from slackbot.formatting import (
+    FEEDBACK_NATIVE,
     FEEDBACK_UP,
+    MARKDOWN_TEXT_LIMIT,
+    MAX_BLOCKS_PER_MESSAGE,
     SlackMessage,
+    answer_trailer,
     escape,
+    greeting_message,
+    markdown_pieces,
     notice_message,
     plain_message,
     progress_text,
     render_answer,
+    suggested_prompts,
 )
 from slackbot.logsafe import TOKEN_RE
 
@@ -121,6 +136,8 @@ class Reply:
     response_type: str = "ephemeral"
     asked_by: str | None = None  # shown above public slash command answers
     question: str = ""
+    assistant_thread: bool = False  # an AI assistant thread: native status, streamed answer
+    team: str | None = None  # the asker's team: a stream's recipient outside a DM
 
 
 @dataclass(frozen=True)
@@ -205,6 +222,23 @@ class SlackBot:
 
     def _register_listeners(self) -> None:
         app = self.app
+        threads = AssistantThreads(logger=bolt_log)  # runs before the listeners below: DM threads go here
+
+        @threads.thread_started
+        def on_thread_started(event: dict, body: dict) -> None:
+            self._greet_thread(event.get("assistant_thread") or {}, body.get("event_id"))
+
+        @threads.thread_context_changed
+        def on_thread_context_changed() -> None:
+            """The channel the user is viewing does not steer answers: nothing to save."""
+
+        @threads.user_message
+        def on_thread_message(event: dict, body: dict, context: BoltContext, request: BoltRequest) -> None:
+            if event.get("subtype"):
+                return
+            self._accept_message(event, body, context, request, direct=True, assistant_thread=True)
+
+        app.assistant(threads)
 
         @app.event("app_mention")
         def on_mention(event: dict, body: dict, context: BoltContext, request: BoltRequest) -> None:
@@ -229,8 +263,20 @@ class SlackBot:
             ack()
             self._record_feedback(body, action)
 
+        @app.action(FEEDBACK_NATIVE)
+        def on_feedback_buttons(ack: Callable[..., None], body: dict, action: dict) -> None:
+            ack()
+            self._record_feedback(body, action)
+
     def _accept_message(
-        self, event: dict, body: dict, context: BoltContext, request: BoltRequest, *, direct: bool
+        self,
+        event: dict,
+        body: dict,
+        context: BoltContext,
+        request: BoltRequest,
+        *,
+        direct: bool,
+        assistant_thread: bool = False,
     ) -> None:
         channel, ts = event.get("channel", ""), event.get("ts", "")
         event_id = body.get("event_id")
@@ -246,12 +292,17 @@ class SlackBot:
             user=event.get("user", ""),
             thread_ts=thread_ts or (None if direct else ts),
             question=question,
+            assistant_thread=assistant_thread,
+            team=context.team_id or body.get("team_id"),
         )
         if not question:
             self._send_notice(reply, plain_message(USAGE.format(command=self.slack.command)))
             return
-        self._react(channel, ts)
-        reply.placeholder_ts = self._post_placeholder(reply)
+        if assistant_thread:  # Slack shows the status under the question: no reaction, no placeholder
+            self._update_progress(reply, SEARCHING)
+        else:
+            self._react(channel, ts)
+            reply.placeholder_ts = self._post_placeholder(reply)
         follow_up = (thread_ts, ts) if thread_ts and thread_ts != ts else None
         self._submit(self._answer, reply, follow_up, direct, identity)
 
@@ -284,21 +335,31 @@ class SlackBot:
     ) -> None:
         try:
             history = self._thread_history(reply.channel, follow_up, direct, identity) if follow_up else []
+            if reply.assistant_thread and not any(turn["role"] == "user" for turn in history):
+                self._set_title(reply)
             answer = self._generate(reply, history)
             answer_id = self.memory.remember(
                 AnsweredQuestion(
                     answer=answer, history=history, channel=reply.channel, thread_ts=reply.thread_ts
                 )
             )
-            messages = render_answer(answer, answer_id)
+            messages = render_answer(answer, answer_id, native_feedback=reply.assistant_thread)
         except KQAError as err:
             log.warning("Could not answer %r: %s", reply.question[:80], err)
             self._send_notice(reply, notice_message(user_message(err)))
+            self._clear_status(reply)
             return
         except Exception:
             log.exception("Answering failed")
             self._send_notice(reply, notice_message(APOLOGY))
+            self._clear_status(reply)
             return
+        if reply.assistant_thread:
+            try:
+                if self._stream_answer(reply, answer, answer_id):
+                    return
+            finally:
+                self._clear_status(reply)
         if reply.asked_by:
             asked = {
                 "type": "context",
@@ -334,12 +395,13 @@ class SlackBot:
         for item in stream(reply.question, history=history or None):
             if item.kind == "answer" and item.answer is not None:
                 return item.answer
-            due = time.monotonic() - last_update >= self.slack.progress_update_s
+            # A thread's status is a few calls per answer; only placeholder edits need spacing out.
+            due = reply.assistant_thread or time.monotonic() - last_update >= self.slack.progress_update_s
             if (
                 item.kind == "status"
                 and item.text
                 and item.text != last_status
-                and reply.placeholder_ts
+                and (reply.placeholder_ts or reply.assistant_thread)
                 and due
             ):
                 last_status, last_update = item.text, time.monotonic()
@@ -394,12 +456,104 @@ class SlackBot:
             return None
 
     def _update_progress(self, reply: Reply, status: str) -> None:
+        if reply.assistant_thread:
+            self._set_status(reply, status)
+            return
         try:
             self.client.chat_update(
                 channel=reply.channel, ts=reply.placeholder_ts, text=progress_text(status)
             )
         except SlackApiError as err:
             log.warning("Could not update progress: %s", slack_error(err))
+
+    # ------------------------------------------------------------------ assistant threads
+
+    def _greet_thread(self, thread: dict, event_id: str | None) -> None:
+        """A new assistant thread: a greeting, and prompts about the events the index covers."""
+        channel, thread_ts = thread.get("channel_id", ""), thread.get("thread_ts", "")
+        if not channel or not thread_ts or not self.dedup.claim(f"event:{event_id}" if event_id else None):
+            return
+        greeting = greeting_message()
+        try:
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=greeting.text, blocks=greeting.blocks
+            )
+        except SlackApiError as err:
+            log.warning("Could not greet the assistant thread: %s", slack_error(err))
+        index_status = getattr(self.assistant, "index_status", None)
+        try:
+            prompts = suggested_prompts(index_status().events) if index_status else []
+        except Exception as err:  # prompts are a courtesy: a store or answer service down costs only them
+            log.warning("No suggested prompts: %s", slack_error(err))
+            prompts = []
+        if not prompts:
+            return
+        try:
+            self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel, thread_ts=thread_ts, prompts=prompts, title="Ask about an event:"
+            )
+        except SlackApiError as err:
+            log.warning("Could not set suggested prompts: %s", slack_error(err))
+
+    def _set_title(self, reply: Reply) -> None:
+        try:
+            self.client.assistant_threads_setTitle(
+                channel_id=reply.channel, thread_ts=reply.thread_ts, title=reply.question[:100]
+            )
+        except SlackApiError as err:  # cosmetic
+            log.warning("Could not set the thread title: %s", slack_error(err))
+
+    def _set_status(self, reply: Reply, status: str) -> None:
+        try:
+            self.client.assistant_threads_setStatus(
+                channel_id=reply.channel, thread_ts=reply.thread_ts, status=status
+            )
+        except SlackApiError as err:
+            log.warning("Could not set the thread status: %s", slack_error(err))
+
+    def _clear_status(self, reply: Reply) -> None:
+        if reply.assistant_thread:
+            self._set_status(reply, "")
+
+    def _stream_answer(self, reply: Reply, answer: Answer, answer_id: str) -> bool:
+        """Stream the verified answer one sentence per append, sources and feedback on stop. False when
+        Slack refused to start a stream (the caller posts the answer instead); a stream broken midway
+        is completed by editing its message."""
+        pieces = markdown_pieces(answer)
+        trailer = answer_trailer(answer, answer_id, native_feedback=True)
+        if sum(map(len, pieces)) > MARKDOWN_TEXT_LIMIT or len(trailer) > MAX_BLOCKS_PER_MESSAGE:
+            return False
+        try:
+            started = self.client.chat_startStream(
+                channel=reply.channel,
+                thread_ts=reply.thread_ts,
+                recipient_user_id=reply.user or None,
+                recipient_team_id=reply.team,
+                markdown_text=pieces[0],
+            )
+        except SlackApiError as err:
+            log.warning("Slack refused to stream the answer (%s); posting it instead", slack_error(err))
+            return False
+        ts = started["ts"]
+        try:
+            for piece in pieces[1:]:
+                self.client.chat_appendStream(channel=reply.channel, ts=ts, markdown_text=piece)
+            self.client.chat_stopStream(channel=reply.channel, ts=ts, blocks=trailer)
+            return True
+        except SlackApiError as err:
+            log.error("The answer's stream broke (%s); replacing its message", slack_error(err))
+        try:  # end the stream if Slack still holds it open; the edit below carries the whole answer
+            self.client.chat_stopStream(channel=reply.channel, ts=ts)
+        except SlackApiError as err:
+            log.info("Could not stop the broken stream: %s", slack_error(err))
+        messages = render_answer(answer, answer_id, native_feedback=True)
+        reply.placeholder_ts = ts
+        try:
+            for number, message in enumerate(messages):
+                self._deliver(reply, message, replace_placeholder=number == 0)
+        except SlackApiError as err:
+            log.error("Could not complete the broken stream: %s", slack_error(err))
+        return True
 
     def _deliver(self, reply: Reply, message: SlackMessage, *, replace_placeholder: bool) -> None:
         if reply.response_url:
@@ -451,8 +605,12 @@ class SlackBot:
         if not self.dedup.claim(click):  # Slack replays an unacknowledged click: one record per click
             log.info("Ignoring a replayed feedback click %s", click)
             return
-        rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        answer_id = action.get("value", "")
+        if action.get("type") == "feedback_buttons":  # Slack's own buttons: the value says which
+            rating, _, answer_id = (action.get("value") or "").partition(":")
+            rating = "up" if rating == "up" else "down"
+        else:
+            rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
+            answer_id = action.get("value", "")
         container = body.get("container") or {}
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")

@@ -25,7 +25,8 @@ log = logging.getLogger("slackbot")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="app.py slack",
-        description="Answer questions about KubeCon recaps in Slack (mentions, DMs, slash command).",
+        description="Answer questions about KubeCon recaps in Slack "
+        "(mentions, DMs, slash command, AI assistant threads).",
         epilog="Tokens come from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN (Socket Mode).",
     )
     parser.add_argument(

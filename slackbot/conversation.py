@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-from slackbot.formatting import NOTICE_PREFIX, PROGRESS_PREFIX, unescape
+from slackbot.formatting import (
+    GREETING_PREFIX,
+    NOTICE_PREFIX,
+    PROGRESS_PREFIX,
+    is_streamed_markdown,
+    markdown_to_plain,
+    unescape,
+)
 
 _USER_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SPECIAL_RE = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
@@ -49,7 +56,8 @@ def thread_history(
 
     In channels only messages addressed to the bot (mentions) count as questions, so people talking
     among themselves in the thread don't steer the answer; in a DM every message is addressed to it.
-    Progress placeholders and notices are skipped, and an answer split across messages is one turn.
+    Progress placeholders, notices and greetings are skipped, and an answer split across messages is
+    one turn; a streamed answer (markdown) is read back as its plain text.
     """
     turns: list[dict] = []
     for message in sorted(messages, key=lambda m: float(m.get("ts", "0"))):
@@ -57,9 +65,9 @@ def thread_history(
             continue
         text = message.get("text") or ""
         if _is_from_bot(message, bot_user_id, bot_id):
-            if text.startswith((PROGRESS_PREFIX, NOTICE_PREFIX)) or not text.strip():
+            if text.startswith((PROGRESS_PREFIX, NOTICE_PREFIX, GREETING_PREFIX)) or not text.strip():
                 continue
-            content = message_to_plain(text)
+            content = markdown_to_plain(text) if is_streamed_markdown(text) else message_to_plain(text)
             if turns and turns[-1]["role"] == "assistant":
                 turns[-1]["content"] += "\n" + content
             else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import PurePath
 from urllib.parse import quote
 
@@ -32,8 +33,12 @@ QUOTE_CHARS = 280
 FEEDBACK_UP = "kqa_feedback_up"
 FEEDBACK_DOWN = "kqa_feedback_down"
 FEEDBACK_BLOCK_ID = "kqa_feedback"
+FEEDBACK_NATIVE = "kqa_feedback"  # the feedback_buttons element (button values "up:<id>", "down:<id>")
+MARKDOWN_TEXT_LIMIT = 12_000  # Slack: markdown_text of chat.startStream / appendStream / stopStream
 PROGRESS_PREFIX = ":hourglass_flowing_sand:"
 NOTICE_PREFIX = ":warning:"
+GREETING_PREFIX = ":wave:"  # an assistant thread's greeting: no answer, skipped when reading history
+MAX_SUGGESTED_PROMPTS = 4  # Slack: assistant.threads.setSuggestedPrompts takes 1-4 prompts
 
 _BROADCAST_RE = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
@@ -177,8 +182,32 @@ def feedback_block(answer_id: str) -> dict:
     }
 
 
-def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMessage]:
-    """The answer as one or more Slack messages (each within Slack's limits), sources and buttons last."""
+def feedback_buttons_block(answer_id: str) -> dict:
+    """Slack's own 👍/👎 for AI answers: a ``feedback_buttons`` element in a ``context_actions`` block."""
+
+    def button(rating: str, label: str, spoken: str) -> dict:
+        text = {"type": "plain_text", "text": label, "emoji": True}
+        return {"text": text, "accessibility_label": spoken, "value": f"{rating}:{answer_id}"}
+
+    return {
+        "type": "context_actions",
+        "block_id": FEEDBACK_BLOCK_ID,
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_NATIVE,
+                "positive_button": button("up", "👍", "Mark this answer as helpful"),
+                "negative_button": button("down", "👎", "Mark this answer as not helpful"),
+            }
+        ],
+    }
+
+
+def render_answer(
+    answer: Answer, answer_id: str | None = None, *, native_feedback: bool = False
+) -> list[SlackMessage]:
+    """The answer as one or more Slack messages (each within Slack's limits), sources and buttons last.
+    ``native_feedback``: Slack's ``feedback_buttons`` (assistant threads) instead of two plain buttons."""
     body = link_citations(escape(answer.text.strip()), answer.citations) or "_(empty answer)_"
     messages: list[SlackMessage] = []
     current: list[str] = []
@@ -189,11 +218,7 @@ def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMes
         current.append(piece)
     messages.append(_body_message(current))
 
-    trailer: list[dict] = [source_block(c) for c in sorted(answer.citations, key=lambda c: c.n)]
-    if answer.fallback_reason:
-        trailer.append(_context(f":information_source: {escape(_truncate(answer.fallback_reason, 500))}"))
-    if answer_id:
-        trailer.append(feedback_block(answer_id))
+    trailer = answer_trailer(answer, answer_id, native_feedback=native_feedback)
     last = messages[-1]
     while trailer:
         room = MAX_BLOCKS_PER_MESSAGE - len(last.blocks)
@@ -204,6 +229,16 @@ def render_answer(answer: Answer, answer_id: str | None = None) -> list[SlackMes
         last.blocks.extend(trailer[:room])
         trailer = trailer[room:]
     return messages
+
+
+def answer_trailer(answer: Answer, answer_id: str | None, *, native_feedback: bool = False) -> list[dict]:
+    """What follows the answer's text: a source block per citation, the fallback note, the feedback."""
+    trailer: list[dict] = [source_block(c) for c in sorted(answer.citations, key=lambda c: c.n)]
+    if answer.fallback_reason:
+        trailer.append(_context(f":information_source: {escape(_truncate(answer.fallback_reason, 500))}"))
+    if answer_id:
+        trailer.append(feedback_buttons_block(answer_id) if native_feedback else feedback_block(answer_id))
+    return trailer
 
 
 def _body_message(pieces: list[str]) -> SlackMessage:
@@ -225,3 +260,96 @@ def plain_message(text: str) -> SlackMessage:
     """A short informational message that carries no answer (usage hints)."""
     body = escape(_truncate(text, SECTION_BUDGET))
     return SlackMessage(text=body, blocks=[_section(body)])
+
+
+# --- markdown, for streamed answers (chat.startStream / appendStream take markdown, not mrkdwn) -------
+
+_MARKDOWN_SPECIAL_RE = re.compile(r"([\\`*_~\[\]<>&|#])")
+_URL_RE = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>`\\]+[^\s<>`\\.,;:!?)\]\"']", re.I)
+_MD_CITATION_RE = re.compile(r"\[\\\[(\d+)\\\]\]\(<[^<>\s]+>\)")
+_MD_TOKEN_RE = re.compile(r"\\([\\`*_~\[\]<>&|#])|`([^`]*)`|(.)", re.DOTALL)  # escape | code | other
+
+
+def _escape_markdown(text: str) -> str:
+    """Untrusted text as inert markdown: every character that could format, link or mention is
+    backslash-escaped, broadcast words get a word joiner, and URLs become code (never linked)."""
+    out: list[str] = []
+    position = 0
+    for match in _URL_RE.finditer(text):
+        out.append(_MARKDOWN_SPECIAL_RE.sub(r"\\\1", text[position : match.start()]))
+        out.append("`" + match.group(0) + "`")
+        position = match.end()
+    out.append(_MARKDOWN_SPECIAL_RE.sub(r"\\\1", text[position:]))
+    return _BROADCAST_RE.sub(lambda m: "@" + _WORD_JOINER + m.group(1), "".join(out))
+
+
+def markdown_text(text: str, citations: list[Citation]) -> str:
+    """Answer text as Slack markdown: escaped, its ``[n]`` markers linked to the cited posts."""
+    urls = {c.n: safe_url(c.url_or_path) for c in citations}
+    escaped = _escape_markdown(text)
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+        if not any(urls.get(n) for n in numbers):
+            return match.group(0)
+        # "&amp;" is mrkdwn's escape; a markdown link target takes the URL as it is (angle-bracketed).
+        return "".join(
+            f"[\\[{n}\\]](<{urls[n].replace('&amp;', '&')}>)" if urls.get(n) else f"\\[{n}\\]"
+            for n in numbers
+        )
+
+    return re.sub(r"\\\[(\d+(?:\s*,\s*\d+)*)\\\]", replace, escaped)
+
+
+def markdown_pieces(answer: Answer) -> list[str]:
+    """The answer's markdown, one piece per sentence (leading whitespace kept), whose concatenation is
+    exactly :func:`markdown_text` of the whole answer: what a stream appends, in order."""
+    from rag.text import split_sentences
+
+    text = answer.text.strip() or "(empty answer)"
+    whole = markdown_text(text, answer.citations)
+    starts = sorted({s.start for s in split_sentences(text)} - {0})
+    bounds = [0, *starts, len(text)]
+    pieces = [markdown_text(text[a:b], answer.citations) for a, b in pairwise(bounds) if b > a]
+    return pieces if "".join(pieces) == whole else [whole]
+
+
+def is_streamed_markdown(text: str) -> bool:
+    """Whether a bot message's text is :func:`markdown_text` (a streamed answer) rather than mrkdwn."""
+    return bool(_MD_CITATION_RE.search(text) or re.search(r"\\[\\`*_~\[\]<>&|#]", text))
+
+
+def markdown_to_plain(markdown: str) -> str:
+    """What a reader sees of :func:`markdown_text`: links are their labels, escapes and code marks gone."""
+    text = _MD_CITATION_RE.sub(lambda m: f"[{m.group(1)}]", markdown)
+    text = "".join(next(g for g in m.groups() if g is not None) for m in _MD_TOKEN_RE.finditer(text))
+    return text.replace(_WORD_JOINER, "")
+
+
+def greeting_message() -> SlackMessage:
+    """The first message of an assistant thread (recognised and skipped when reading history)."""
+    body = (
+        f"{GREETING_PREFIX} Hi! Ask me about the KubeCon + CloudNativeCon recap posts. Every answer cites "
+        "the posts it comes from, and I say so when the recaps don't hold an answer."
+    )
+    return SlackMessage(text=body, blocks=[_section(body)])
+
+
+def suggested_prompts(events: list[str]) -> list[dict]:
+    """Up to four ``{title, message}`` prompts about the latest events the index covers (``events`` as
+    :meth:`rag.assistant.Assistant.index_status` gives them, oldest first): only what can be answered."""
+    from rag.events import parse_event
+
+    prompts: list[dict] = []
+    seen: set[str] = set()
+    for event in reversed(events):
+        info = parse_event(event)
+        name = " ".join(p for p in (info.city or info.region, str(info.year or "")) if p)
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        message = f"What did the recaps say about KubeCon {name}?"  # general: answerable from any post
+        prompts.append({"title": f"KubeCon {name}", "message": message})
+        if len(prompts) == MAX_SUGGESTED_PROMPTS:
+            break
+    return prompts

@@ -35,8 +35,7 @@ def start_bot(slack_api: MockSlackAPI, tmp_path: Path) -> Iterator[Callable[...,
             api_url=slack_api.api_url,
             host="127.0.0.1",
             port=0,
-            progress_update_s=0,
-            **slack_overrides,
+            **({"progress_update_s": 0} | slack_overrides),
         )
         bot = SlackBot(settings=settings, slack=slack, assistant=assistant)
         transport = HTTPTransport(bot, host="127.0.0.1", port=0).start()

@@ -123,12 +123,43 @@ def direct_message(text: str, ts: str, *, thread_ts: str | None = None, user: st
     return event
 
 
+def assistant_thread_started(thread_ts: str, *, channel: str = DM_CHANNEL, user: str = ALICE) -> dict:
+    """Slack's ``assistant_thread_started``: the user opened the app's assistant split view."""
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user, "channel_id": channel, "thread_ts": thread_ts,
+            "context": {"channel_id": CHANNEL, "team_id": TEAM_ID, "enterprise_id": None},
+        },
+        "event_ts": thread_ts,
+    }  # fmt: skip
+
+
+def feedback_buttons_click(
+    value: str, *, channel: str, message_ts: str, thread_ts: str, user: str = ALICE
+) -> dict:
+    """The ``block_actions`` payload of a click on a ``feedback_buttons`` element (its button's value)."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID},
+        "user": {"id": user},
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "message": {"ts": message_ts, "thread_ts": thread_ts, "text": ""},
+        "actions": [
+            {"type": "feedback_buttons", "action_id": "kqa_feedback", "block_id": "kqa_feedback",
+             "value": value, "action_ts": f"{time.time():.6f}"},
+        ],
+    }  # fmt: skip
+
+
 @dataclass
 class ScriptedAssistant:
     """Stands in for the rag layer where a test needs an answer the real corpus cannot produce (a 6,000-
     character answer, a failure). Streams like :meth:`rag.assistant.Assistant.stream` and records calls."""
 
     make_answer: Callable[[str, list[dict] | None], Answer]
+    tokens: list[str] = field(default_factory=list)  # raw model text streamed before the verified answer
     calls: list[tuple[str, list[dict] | None]] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
     release: threading.Event | None = None  # when set, answers wait for it (to hold a generation open)
@@ -139,6 +170,10 @@ class ScriptedAssistant:
         yield StreamEvent(kind="status", text="Searching the recaps…")
         if self.release is not None:
             assert self.release.wait(timeout=20), "test never released the answer"
+        if self.tokens:
+            yield StreamEvent(kind="status", text="Writing the answer…")
+        for token in self.tokens:
+            yield StreamEvent(kind="token", text=token)
         yield StreamEvent(kind="answer", answer=self.make_answer(question, history))
 
 

@@ -5,6 +5,14 @@ It records every call (method, parameters, headers, time), keeps the messages th
 3,000 characters per text object) and can be told to fail the next calls of a method: HTTP 429 with
 ``Retry-After`` or a Slack error such as ``channel_not_found``. ``/response/<name>`` plays a slash
 command's ``response_url``. Tests wait on recorded calls with a timeout instead of sleeping.
+
+The AI-app methods are shaped as Slack's method reference gives them: ``assistant.threads.setStatus``
+(``channel_id``, ``thread_ts``, ``status``; "" clears), ``.setTitle`` (``title``), ``.setSuggestedPrompts``
+(``prompts``: 1-4 ``{title, message}``, optional ``title``), and the streaming trio: ``chat.startStream``
+(``channel``, ``thread_ts``; outside a DM ``recipient_user_id`` and ``recipient_team_id``), then
+``chat.appendStream`` (``channel``, ``ts``, ``markdown_text`` or ``chunks``, at most 12,000 characters)
+and ``chat.stopStream`` (optional final text and ``blocks``). A streamed message only grows: each call's
+text is appended, and :meth:`MockSlackAPI.stream_texts` gives the text after every call.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class _State:
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     messages: dict[str, list[dict]] = field(default_factory=dict)  # channel -> messages
     next_ts: int = 1_700_000_000_000_100
+    statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread_ts) -> status
 
 
 def _text_objects(block: dict) -> list[str]:
@@ -184,6 +193,17 @@ class MockSlackAPI:
                 self._cond.wait(timeout=left)
             return matching()
 
+    def stream_texts(self, channel: str, ts: str) -> list[str]:
+        """A streamed message's whole text after each start/append/stop call, in order."""
+        with self._cond:
+            message = next(m for m in self._state.messages.get(channel, []) if m["ts"] == ts)
+            return list(message.get("stream_history", []))
+
+    def status(self, channel: str, thread_ts: str) -> str:
+        """The assistant thread's status as last set ("" when cleared or never set)."""
+        with self._cond:
+            return self._state.statuses.get((channel, thread_ts), "")
+
     def thread(self, channel: str, thread_ts: str) -> list[dict]:
         with self._cond:
             return [
@@ -299,6 +319,17 @@ class MockSlackAPI:
                 message["thread_ts"] = params["thread_ts"]
             messages.append(message)
             return 200, {"ok": True, "channel": channel, "ts": message["ts"], "message": message}, {}
+        if method.startswith("assistant.threads."):
+            return self._assistant_thread(method, params)
+        if method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            return self._stream(method, params)
+        if method == "chat.delete":
+            messages = self._state.messages.get(params.get("channel", ""), [])
+            target = next((m for m in messages if m["ts"] == params.get("ts")), None)
+            if target is None:
+                return 200, {"ok": False, "error": "message_not_found"}, {}
+            messages.remove(target)
+            return 200, {"ok": True, "channel": params["channel"], "ts": target["ts"]}, {}
         if method in ("reactions.add", "reactions.remove"):
             return 200, {"ok": True}, {}
         if method == "conversations.replies":
@@ -312,6 +343,77 @@ class MockSlackAPI:
                 return 200, {"ok": False, "error": "thread_not_found"}, {}
             return 200, {"ok": True, "messages": thread, "has_more": False}, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _assistant_thread(self, method: str, params: dict) -> tuple[int, dict, dict]:
+        channel, thread_ts = params.get("channel_id"), params.get("thread_ts")
+        if not channel:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        if method == "assistant.threads.setStatus":
+            if not thread_ts or "status" not in params:
+                return 200, {"ok": False, "error": "invalid_arguments"}, {}
+            self._state.statuses[(channel, thread_ts)] = params["status"]
+            return 200, {"ok": True}, {}
+        if method == "assistant.threads.setTitle":
+            if not thread_ts or not params.get("title"):
+                return 200, {"ok": False, "error": "invalid_arguments"}, {}
+            return 200, {"ok": True}, {}
+        if method == "assistant.threads.setSuggestedPrompts":
+            prompts = params.get("prompts")
+            if (
+                not isinstance(prompts, list)
+                or not 1 <= len(prompts) <= 4
+                or not all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+            ):
+                return 200, {"ok": False, "error": "invalid_arguments"}, {}
+            return 200, {"ok": True}, {}
+        return 200, {"ok": False, "error": "unknown_method"}, {}
+
+    def _stream(self, method: str, params: dict) -> tuple[int, dict, dict]:
+        channel = params.get("channel", "")
+        if not channel:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        text = params.get("markdown_text") or ""
+        for chunk in params.get("chunks") or []:  # slack_sdk's ChatStream sends markdown_text chunks
+            if not isinstance(chunk, dict) or chunk.get("type") != "markdown_text":
+                return 200, {"ok": False, "error": "invalid_chunks"}, {}
+            text += chunk.get("text", "")
+        if len(text) > 12_000:
+            return 200, {"ok": False, "error": "msg_too_long"}, {}
+        messages = self._state.messages.setdefault(channel, [])
+        if method == "chat.startStream":
+            if not params.get("thread_ts"):
+                return 200, {"ok": False, "error": "invalid_arguments"}, {}
+            if not channel.startswith("D"):  # outside a DM the stream goes to one recipient
+                if not params.get("recipient_user_id"):
+                    return 200, {"ok": False, "error": "missing_recipient_user_id"}, {}
+                if not params.get("recipient_team_id"):
+                    return 200, {"ok": False, "error": "missing_recipient_team_id"}, {}
+            message = {
+                "type": "message", "ts": self._new_ts(), "user": BOT_USER_ID, "bot_id": BOT_ID, "text": text,
+                "blocks": [], "thread_ts": params["thread_ts"], "streaming": True, "stream_history": [text],
+            }  # fmt: skip
+            messages.append(message)
+            return 200, {"ok": True, "channel": channel, "ts": message["ts"]}, {}
+        target = next((m for m in messages if m["ts"] == params.get("ts")), None)
+        if target is None:
+            return 200, {"ok": False, "error": "message_not_found"}, {}
+        if not target.get("streaming"):
+            return 200, {"ok": False, "error": "message_not_in_streaming_state"}, {}
+        if method == "chat.appendStream" and not text:
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        blocks = params.get("blocks") or []
+        if method == "chat.stopStream" and blocks:
+            error = slack_limit_error({"text": target["text"] + text, "blocks": blocks})
+            if error:
+                return 200, {"ok": False, "error": error}, {}
+        target["text"] += text
+        target["stream_history"].append(target["text"])
+        if method == "chat.stopStream":
+            target["streaming"] = False
+            target["blocks"] = blocks
+            shown = {k: v for k, v in target.items() if k not in ("streaming", "stream_history")}
+            return 200, {"ok": True, "channel": channel, "ts": target["ts"], "message": shown}, {}
+        return 200, {"ok": True, "channel": channel, "ts": target["ts"]}, {}
 
 
 class MockSocketModeServer:

@@ -25,7 +25,13 @@ def test_manifest_matches_the_bot():
     manifest = yaml.safe_load(MANIFEST.read_text())
     defaults = SlackSettings(_env_file=None)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [defaults.command]
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_mention",
+        "message.im",  # DMs, and the questions of assistant threads
+        "assistant_thread_started",  # what bolt's Assistant middleware listens to
+        "assistant_thread_context_changed",
+    }
+    assert manifest["features"]["assistant_view"]["assistant_description"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {
@@ -33,6 +39,7 @@ def test_manifest_matches_the_bot():
         "chat:write",
         "commands",
         "reactions:write",
+        "assistant:write",
         "im:history",
         "channels:history",
     } <= scopes
