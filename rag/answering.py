@@ -29,12 +29,18 @@ MAX_SENTENCES = 2
 _NUMBERING_RE = re.compile(r"^\d+[.)]\s+")
 
 
-def generate(model, evidence: Evidence, question: str) -> Iterator[str]:
-    """The model's answer, token by token."""
-    from langchain_core.output_parsers import StrOutputParser
+def generate(model, evidence: Evidence, question: str, callbacks=None) -> Iterator[str]:
+    """The model's answer, token by token (``callbacks``: the LangChain run it is a child of, if any).
 
-    chain = answer_prompt() | model | StrOutputParser()
-    yield from chain.stream({"evidence": evidence.render(), "question": question})
+    The model is streamed directly, not as ``prompt | model | parser``: closing a RunnableSequence's
+    stream reads its upstream to the end (langchain-core 1.8 tees each step's input for tracing), so a
+    reader who stops would not stop generation."""
+    messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
+    config = {"callbacks": callbacks} if callbacks is not None else None
+    for chunk in model.stream(messages, config=config):
+        text = chunk.content if isinstance(chunk.content, str) else str(chunk.text)
+        if text:
+            yield text
 
 
 TRANSLATE_PROMPT = "Translate the user's text into English. Reply with the translation only."
