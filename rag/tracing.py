@@ -118,16 +118,18 @@ def _tracer():
     """The tracer spans go to, or ``None`` when nobody collects them (tracing off: no observer at all)."""
     if _OVERRIDE:
         return _OVERRIDE[0].get_tracer("kubecon-qa")
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
     try:
         from opentelemetry import trace
     except ImportError:
+        if endpoint:
+            _warn_once(f"{_MISSING} (opentelemetry-api is missing)")
         return None
     provider = trace.get_tracer_provider()
     if type(provider).__name__ not in ("ProxyTracerProvider", "NoOpTracerProvider"):
         return provider.get_tracer("kubecon-qa")  # the application installed its own SDK provider
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
     if not endpoint or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
     with _PROVIDER_LOCK:
@@ -148,15 +150,25 @@ def _otlp_provider():
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
-        log.warning(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-sdk / opentelemetry-exporter-otlp-proto-http "
-            "are not installed, so no traces are sent: pip install 'kubecon-qa[otel]'"
-        )
+        _warn_once(_MISSING)
         return None
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "kubecon-qa"})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+_MISSING = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-sdk / opentelemetry-exporter-otlp-proto-http are not "
+    "installed, so no traces are sent: pip install 'kubecon-qa[otel]'"
+)
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
 
 
 def flush(timeout_millis: int = 5000) -> None:
