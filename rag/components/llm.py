@@ -226,8 +226,8 @@ class LlamaCppChatModel(BaseChatModel):
 
     Tools (:meth:`bind_tools`): a forced call (``tool_choice`` "any"/"required"/a tool's name) is generated
     under a JSON-schema grammar, so it always parses and matches the tool's parameters; with "auto" the
-    tools go into the GGUF's chat template and a ``<tool_call>{...}</tool_call>`` reply (Qwen/Hermes format)
-    becomes a tool call. :meth:`with_structured_output` supports ``function_calling`` (the default),
+    tools go into the GGUF's chat template and a ``<tool_call>{...}</tool_call>`` reply (Qwen/Hermes format),
+    or a reply that is only ``{"name": <a bound tool>, "arguments": {...}}``, becomes a tool call. :meth:`with_structured_output` supports ``function_calling`` (the default),
     ``json_schema`` (grammar-constrained JSON) and ``json_mode``. The final chunk carries ``usage_metadata``.
     """
 
@@ -338,6 +338,7 @@ class LlamaCppChatModel(BaseChatModel):
         or ``json_mode`` (any JSON object; the prompt should describe the keys)."""
         if method == "function_calling":
             return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+        kwargs.pop("strict", None)  # a grammar is always strict
         if kwargs:
             raise ValueError(f"Unsupported arguments for with_structured_output: {sorted(kwargs)}")
         from operator import itemgetter
@@ -354,8 +355,7 @@ class LlamaCppChatModel(BaseChatModel):
             llm = self.bind(response_format={"type": "json_object", "schema": json_schema},
                             ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema})  # fmt: skip
         elif method == "json_mode":
-            llm = self.bind(response_format={"type": "json_object"},
-                            ls_structured_output_format={"kwargs": {"method": method}})  # fmt: skip
+            llm = self.bind(response_format={"type": "json_object"})
         else:
             raise ValueError(f"method must be 'function_calling', 'json_schema' or 'json_mode', not {method!r}")
         parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
@@ -408,7 +408,8 @@ class LlamaCppChatModel(BaseChatModel):
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
         text = "".join(pieces)
-        tool_calls = _parse_tool_calls(text, forced) if buffered else []
+        names = [t["function"]["name"] for t in tools or ()]
+        tool_calls = _parse_tool_calls(text, forced, names) if buffered else []
         content = "" if tool_calls else text if buffered else ""
         if buffered and content and run_manager:
             run_manager.on_llm_new_token(content)
@@ -541,13 +542,24 @@ def _tool_call_schema(tools: list[dict]) -> dict:
 
 
 _TOOL_CALL_RE = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+_FENCED_JSON_RE = re.compile(r"^\s*```(?:json)?\s*(\{.*\})\s*```\s*$|^\s*(\{.*\})\s*$", re.S)
 
 
-def _parse_tool_calls(text: str, forced: bool) -> list[dict]:
-    """Tool calls in a reply: the whole reply (a grammar-forced call) or its ``<tool_call>`` blocks."""
+def _parse_tool_calls(text: str, forced: bool, names: Sequence[str] = ()) -> list[dict]:
+    """Tool calls in a reply: the whole reply (a grammar-forced call), its ``<tool_call>`` blocks, or a
+    reply that is nothing but ``{"name": <a bound tool>, "arguments": {...}}`` (bare or in a json fence:
+    how small Qwen models often write a call)."""
     blobs = [text] if forced else _TOOL_CALL_RE.findall(text)
     if not forced and not blobs and text.lstrip().startswith("<tool_call>"):
         blobs = [text.split("<tool_call>", 1)[1].split("</tool_call>")[0]]  # an unclosed last block
+    if not forced and not blobs and (whole := _FENCED_JSON_RE.match(text)):
+        blob = whole.group(1) or whole.group(2)
+        try:
+            value = json.loads(blob)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and value.get("name") in names and isinstance(value.get("arguments"), dict):
+            blobs = [blob]
     calls = []
     for blob in blobs:
         try:
