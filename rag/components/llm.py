@@ -723,9 +723,9 @@ if _OpenAIBase is not None:
 
         def _stream(self, messages, stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
             base_stream = super()._stream
-            yield from self._bounded(
-                lambda: base_stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-            )
+            named: set = set()
+            for chunk in self._bounded(lambda: base_stream(messages, stop=stop, run_manager=run_manager, **kwargs)):
+                yield _name_once(chunk, named)
 
         def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
             base_generate = super()._generate
@@ -743,6 +743,7 @@ if _OpenAIBase is not None:
 
             deadline = time.monotonic() + self.total_timeout_s
             stream = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
+            named: set = set()
             try:
                 while True:
                     remaining = deadline - time.monotonic()
@@ -754,7 +755,7 @@ if _OpenAIBase is not None:
                         return
                     except TimeoutError:
                         raise self._timeout_error() from None
-                    yield chunk
+                    yield _name_once(chunk, named)
             except KQAError:
                 raise
             except Exception as exc:
@@ -784,6 +785,24 @@ if _OpenAIBase is not None:
                 raise translated from exc
 
 
+def _name_once(chunk: ChatGenerationChunk, named: set) -> ChatGenerationChunk:
+    """llama.cpp's server repeats a streamed tool call's function name in every delta, which LangChain
+    concatenates ("JokeJoke"); OpenAI sends it once. Later repeats of a call's name are dropped."""
+    calls = getattr(chunk.message, "tool_call_chunks", None)
+    if not calls:
+        return chunk
+    fixed = []
+    for call in calls:
+        key = call.get("index")
+        if call.get("name") and key in named:
+            call = {**call, "name": None}
+        elif call.get("name"):
+            named.add(key)
+        fixed.append(call)
+    chunk.message.tool_call_chunks = fixed
+    return chunk
+
+
 def _build_openai(settings: Settings) -> BaseChatModel:
     if _OpenAIBase is None:
         raise LLMUnavailableError(
@@ -799,6 +818,7 @@ def _build_openai(settings: Settings) -> BaseChatModel:
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
         total_timeout_s=settings.llm_timeout_s,
+        stream_usage=True,  # usage_metadata on streamed answers too, where the server reports it
     )
     _check_server(settings)
     return model

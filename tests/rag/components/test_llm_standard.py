@@ -26,7 +26,8 @@ def mark_async(cls):
     for name in dir(cls):
         test = getattr(cls, name)
         if name.startswith("test_") and inspect.iscoroutinefunction(test):
-            setattr(cls, name, pytest.mark.asyncio(test))
+            # one loop for the session: langchain-openai caches its async HTTP client across calls
+            setattr(cls, name, pytest.mark.asyncio(loop_scope="session")(test))
     return cls
 
 
@@ -116,8 +117,8 @@ class TestOpenAICompatibleChatModelIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict:
-        return {"model": MODEL, "base_url": self.base_url, "api_key": "sk-local", "max_tokens": 64,
-                "total_timeout_s": 120}  # fmt: skip
+        return {"model": MODEL, "base_url": self.base_url, "api_key": "sk-local", "max_tokens": 100,
+                "total_timeout_s": 120, "stream_usage": True}  # fmt: skip
 
     @property
     def has_tool_calling(self) -> bool:
@@ -144,3 +145,12 @@ class TestOpenAICompatibleChatModelIntegration(ChatModelIntegrationTests):
     def supports_model_override(self) -> bool:
         """llama_cpp.server serves one model under any name: an override cannot be checked."""
         return False
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="llama_cpp.server 0.3 ignores stream_options.include_usage, so a streamed reply carries no "
+        "usage; invoke() gets it (test_usage_metadata passes), and servers that honour the option "
+        "(vLLM, Ollama, OpenAI) report it on streams too, since our model asks (stream_usage=True)",
+    )
+    def test_usage_metadata_streaming(self, model) -> None:
+        super().test_usage_metadata_streaming(model)
