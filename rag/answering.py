@@ -46,11 +46,12 @@ def generate(model, evidence: Evidence, question: str, callbacks=None) -> Iterat
 TRANSLATE_PROMPT = "Translate the user's text into English. Reply with the translation only."
 
 
-def translate(model, text: str) -> str:
+def translate(model, text: str, callbacks=None) -> str:
     """The model's English translation of one passage (for answers quoting a French or Chinese post)."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    reply = model.invoke([SystemMessage(TRANSLATE_PROMPT), HumanMessage(text)], max_tokens=160)
+    config = {"callbacks": callbacks} if callbacks is not None else None
+    reply = model.invoke([SystemMessage(TRANSLATE_PROMPT), HumanMessage(text)], config=config, max_tokens=160)
     return str(reply.content).strip()
 
 

@@ -244,7 +244,7 @@ class Assistant:
             answer.timings["verify"] = time.perf_counter() - t
             answer.removed_sentences = verification.removed
             if reason is None:
-                verification = self._in_english(verification, answer)
+                verification = self._in_english(verification, answer, stage.callbacks)
             stage.outputs.update(removed=len(verification.removed), abstained=reason is not None,
                                  citations=0 if reason is not None else len(verification.citations),
                                  result=verification)  # fmt: skip
@@ -428,12 +428,12 @@ class Assistant:
             else verification
         )
 
-    def _in_english(self, verification: Verification, answer: Answer) -> Verification:
+    def _in_english(self, verification: Verification, answer: Answer, callbacks=None) -> Verification:
         """Passage words quoted from a post in another language, translated by the model when it is up."""
         if self.settings.llm_backend == "extractive" or answer.fallback_reason:
             return verification
         model = llm.get_chat_model(self.settings)
-        return self._verifier.in_english(verification, lambda text: translate(model, text))
+        return self._verifier.in_english(verification, lambda text: translate(model, text, callbacks))
 
     def _finish(self, answer: Answer, verification: Verification, retrieval: RetrievalResult) -> Answer:
         answer.text = verification.text
