@@ -506,6 +506,9 @@ class LlamaCppChatModel(BaseChatModel):
         )
 
 
+_MEDIA_TYPES = {"image_url", "image", "input_audio", "audio", "file", "video"}
+
+
 def _chat_messages(messages: list[BaseMessage]) -> list[dict]:
     """OpenAI-style messages as a GGUF chat template reads them: text content, tool-call arguments as
     objects (templates print them with ``tojson``; a JSON string would be quoted twice)."""
@@ -513,6 +516,13 @@ def _chat_messages(messages: list[BaseMessage]) -> list[dict]:
     for message in convert_to_openai_messages(messages):
         content = message.get("content")
         if isinstance(content, list):
+            media = sorted({str(part.get("type")) for part in content if isinstance(part, dict)} & _MEDIA_TYPES)
+            if media:
+                raise NotImplementedError(
+                    f"The embedded GGUF chat model reads text only, so {', '.join(media)} content cannot be "
+                    "given to it (its llama.cpp build has no multimodal projector): send text, or use "
+                    "KQA_LLM_BACKEND=openai with a multimodal server."
+                )
             message["content"] = "".join(
                 part.get("text", "") if isinstance(part, dict) else str(part) for part in content
             )

@@ -154,3 +154,13 @@ class TestOpenAICompatibleChatModelIntegration(ChatModelIntegrationTests):
     )
     def test_usage_metadata_streaming(self, model) -> None:
         super().test_usage_metadata_streaming(model)
+
+
+def test_media_content_is_a_clear_not_implemented_error():
+    """What the unit suite cannot see: the embedded model says why it takes no image (no weights loaded)."""
+    from langchain_core.messages import HumanMessage
+
+    model = LlamaCppChatModel(model_name=MODEL, model_path="/nonexistent/never-loaded.gguf")
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    with pytest.raises(NotImplementedError, match="reads text only, so image_url content"):
+        model.invoke([HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])])
