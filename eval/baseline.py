@@ -21,14 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage
 
 from eval.metrics import distinct_in_order
 from eval.runner import CitedEvidence, SystemOutput
-from rag.components.embedding import Embedder
 from rag.components.store import get_client, get_embedder_for
 from rag.components.tokens import count_tokens
+from rag.lc import RecapEmbeddings
 from rag.settings import Settings
 
 CHUNK_SIZE = 1000
@@ -48,19 +47,6 @@ Question: {question}
 Context:
 {context}
 Answer:"""
-
-
-class MiniLMEmbeddings(Embeddings):
-    """Our offline sentence-transformers embedder behind LangChain's ``Embeddings`` interface."""
-
-    def __init__(self, embedder: Embedder):
-        self.embedder = embedder
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed(list(texts)).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embedder.embed_query(text).tolist()
 
 
 def load_documents(corpus_dir: Path) -> list[Document]:
@@ -117,7 +103,7 @@ class TutorialRAG:
     def __init__(self, settings: Settings, corpus_dir: Path):
         self.settings = settings
         self.corpus_dir = corpus_dir
-        self.embeddings = MiniLMEmbeddings(get_embedder_for(settings))
+        self.embeddings = RecapEmbeddings(get_embedder_for(settings))
         self._chat = None
         self.store = None
 

@@ -29,22 +29,29 @@ MAX_SENTENCES = 2
 _NUMBERING_RE = re.compile(r"^\d+[.)]\s+")
 
 
-def generate(model, evidence: Evidence, question: str) -> Iterator[str]:
-    """The model's answer, token by token."""
-    from langchain_core.output_parsers import StrOutputParser
+def generate(model, evidence: Evidence, question: str, callbacks=None) -> Iterator[str]:
+    """The model's answer, token by token (``callbacks``: the LangChain run it is a child of, if any).
 
-    chain = answer_prompt() | model | StrOutputParser()
-    yield from chain.stream({"evidence": evidence.render(), "question": question})
+    The model is streamed directly, not as ``prompt | model | parser``: closing a RunnableSequence's
+    stream reads its upstream to the end (langchain-core 1.8 tees each step's input for tracing), so a
+    reader who stops would not stop generation."""
+    messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
+    config = {"callbacks": callbacks} if callbacks is not None else None
+    for chunk in model.stream(messages, config=config):
+        text = chunk.content if isinstance(chunk.content, str) else str(chunk.text)
+        if text:
+            yield text
 
 
 TRANSLATE_PROMPT = "Translate the user's text into English. Reply with the translation only."
 
 
-def translate(model, text: str) -> str:
+def translate(model, text: str, callbacks=None) -> str:
     """The model's English translation of one passage (for answers quoting a French or Chinese post)."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    reply = model.invoke([SystemMessage(TRANSLATE_PROMPT), HumanMessage(text)], max_tokens=160)
+    config = {"callbacks": callbacks} if callbacks is not None else None
+    reply = model.invoke([SystemMessage(TRANSLATE_PROMPT), HumanMessage(text)], config=config, max_tokens=160)
     return str(reply.content).strip()
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from rag import abstention
+from rag import abstention, tracing
 from rag.answering import extractive_answer, generate, translate
 from rag.components import llm
 from rag.components.store import get_embedder_for
@@ -107,6 +107,43 @@ class Assistant:
         """``status`` events, ``token`` events as the model writes, then the final verified ``answer``."""
         yield from self._run(question, history, event, year)
 
+    async def aask(
+        self, question: str, history=None, event: str | None = None, year: int | None = None
+    ) -> Answer:
+        """:meth:`ask` for asyncio code (the pipeline runs on a worker thread; cancelling stops it)."""
+        answer = None
+        async for item in self.astream(question, history, event, year):
+            if item.kind == "answer":
+                answer = item.answer
+        assert answer is not None
+        return answer
+
+    async def astream(
+        self, question: str, history=None, event: str | None = None, year: int | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream` for asyncio code. Closing the iterator (or cancelling its task) stops generation
+        at the model's next token."""
+        from rag.aio import iterate_in_thread
+
+        events = iterate_in_thread(lambda: self._run(question, history, event, year))
+        try:
+            async for item in events:
+                yield item
+        finally:
+            await events.aclose()
+
+    def as_retriever(self, k: int | None = None, event: str | None = None, year: int | None = None):
+        """A LangChain ``BaseRetriever`` over the same hybrid retrieval (see :mod:`rag.lc`)."""
+        from rag.lc import RecapRetriever
+
+        return RecapRetriever(assistant=self, k=k or self.settings.top_k, event=event, year=year)
+
+    def as_runnable(self):
+        """The whole grounded pipeline as a LangChain ``Runnable`` (question or dict in, ``Answer`` out)."""
+        from rag.lc import AssistantRunnable
+
+        return AssistantRunnable(self)
+
     def retrieve(
         self,
         question: str,
@@ -148,12 +185,35 @@ class Assistant:
         )
 
     # --- the pipeline ---------------------------------------------------------------------------
-    def _run(self, asked, history, event, year) -> Iterator[StreamEvent]:
+    def _run(self, asked, history, event, year, observers=()) -> Iterator[StreamEvent]:
+        """The pipeline, each stage seen by ``observers`` (LangChain runs) and OpenTelemetry when it is on."""
+        trace = tracing.Trace(
+            [*observers, tracing.OTelObserver.maybe(self._trace_attributes(asked, history))]
+        )
+        try:
+            yield from self._stages(trace, asked, history, event, year)
+        except BaseException as exc:  # GeneratorExit included: the caller closed the stream
+            trace.finish(error=exc)
+            raise
+
+    def _trace_attributes(self, asked, history) -> dict:
+        values = {"backend": self.settings.llm_backend, "question_chars": len(asked) if isinstance(asked, str) else 0,
+                  "history_turns": len(history) if isinstance(history, Sequence) else 0}  # fmt: skip
+        if self.settings.trace_questions:
+            values["question"] = asked
+        return values
+
+    def _stages(self, trace: tracing.Trace, asked, history, event, year) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         yield StreamEvent("status", "Searching the recaps…")
         snapshot = self.retriever.snapshot()
-        question = self._understand(asked, history, event, year, snapshot)
-        retrieval = self._retrieve(question, snapshot=snapshot)
+        with trace.stage("understand", event_filter=event is not None, year_filter=year is not None) as stage:
+            question = self._understand(asked, history, event, year, snapshot)
+            stage.outputs.update(_describe_question(question), result=question)
+        with trace.stage("retrieve") as stage:
+            retrieval = self._retrieve(question, snapshot=snapshot)
+            stage.outputs.update(chunks=len(retrieval.chunks), best_similarity=round(retrieval.best_similarity, 4),
+                                 result=retrieval)  # fmt: skip
         idf = snapshot.idf
         answer = Answer(
             question=question.asked,
@@ -163,25 +223,38 @@ class Assistant:
             backend=self.settings.llm_backend,
             timings={"retrieve": retrieval.timings.get("retrieve", 0.0)},
         )
-        evidence = self._evidence(question, retrieval, answer.timings) if retrieval.chunks else None
-        reason = self._abstain_early(question, retrieval, evidence)
+        with trace.stage("pack") as stage:
+            evidence = self._evidence(question, retrieval, answer.timings) if retrieval.chunks else None
+            reason = self._abstain_early(question, retrieval, evidence)
+            stage.outputs.update(passages=len(evidence.passages) if evidence else 0, abstained=reason is not None,
+                                 result=evidence)  # fmt: skip
         if reason is not None:
-            yield self._final(self._abstain(answer, retrieval, reason), started)
+            yield self._final(self._abstain(answer, retrieval, reason), started, trace)
             return
         answer.prompt_tokens = self._prompt_tokens(evidence, question.standalone)
-        text = yield from self._answer(question, evidence, answer, idf)
+        with trace.stage("generate", prompt_tokens=answer.prompt_tokens) as stage:
+            text = yield from self._answer(question, evidence, answer, idf, stage.callbacks)
+            stage.outputs.update(
+                backend=self.settings.llm_backend, fallback=bool(answer.fallback_reason), result=text
+            )
         t = time.perf_counter()
-        verification = self._verify(text, evidence, question)
-        verification, reason = self._abstain_late(question, evidence, verification, answer, idf)
-        answer.timings["verify"] = time.perf_counter() - t
-        answer.removed_sentences = verification.removed
+        with trace.stage("verify") as stage:
+            verification = self._verify(text, evidence, question)
+            verification, reason = self._abstain_late(question, evidence, verification, answer, idf)
+            answer.timings["verify"] = time.perf_counter() - t
+            answer.removed_sentences = verification.removed
+            if reason is None:
+                verification = self._in_english(verification, answer, stage.callbacks)
+            stage.outputs.update(removed=len(verification.removed), abstained=reason is not None,
+                                 citations=0 if reason is not None else len(verification.citations),
+                                 result=verification)  # fmt: skip
         if reason is not None:
-            yield self._final(self._abstain(answer, retrieval, reason), started)
+            yield self._final(self._abstain(answer, retrieval, reason), started, trace)
             return
-        verification = self._in_english(verification, answer)
-        yield self._final(self._finish(answer, verification, retrieval), started)
+        yield self._final(self._finish(answer, verification, retrieval), started, trace)
 
     def _understand(self, asked, history, event, year, snapshot=None) -> Question:
+        history = _history_dicts(history)
         asked = _validate(asked, history, event, year)
         snapshot = snapshot if snapshot is not None else self.retriever.snapshot()
         try:
@@ -253,15 +326,18 @@ class Assistant:
             for c in retrieval.chunks[:3]
         )
 
-    def _answer(self, question: Question, evidence: Evidence, answer: Answer, idf):
-        """The answer text (model or extractive), streaming ``token`` events; sets the fallback fields."""
+    def _answer(self, question: Question, evidence: Evidence, answer: Answer, idf, callbacks=None):
+        """The answer text (model or extractive), streaming ``token`` events; sets the fallback fields.
+        ``callbacks``: LangChain callbacks for the model call (the ``generate`` stage's child runs)."""
         if self.settings.llm_backend == "extractive":
             return extractive_answer(evidence, question, idf, self.settings)
         yield StreamEvent("status", "Writing the answer…")
         t = time.perf_counter()
         pieces: list[str] = []
         try:
-            for piece in generate(llm.get_chat_model(self.settings), evidence, question.standalone):
+            for piece in generate(
+                llm.get_chat_model(self.settings), evidence, question.standalone, callbacks
+            ):
                 if not pieces:
                     answer.timings["first_token"] = time.perf_counter() - t
                 pieces.append(piece)
@@ -352,12 +428,12 @@ class Assistant:
             else verification
         )
 
-    def _in_english(self, verification: Verification, answer: Answer) -> Verification:
+    def _in_english(self, verification: Verification, answer: Answer, callbacks=None) -> Verification:
         """Passage words quoted from a post in another language, translated by the model when it is up."""
         if self.settings.llm_backend == "extractive" or answer.fallback_reason:
             return verification
         model = llm.get_chat_model(self.settings)
-        return self._verifier.in_english(verification, lambda text: translate(model, text))
+        return self._verifier.in_english(verification, lambda text: translate(model, text, callbacks))
 
     def _finish(self, answer: Answer, verification: Verification, retrieval: RetrievalResult) -> Answer:
         answer.text = verification.text
@@ -401,8 +477,10 @@ class Assistant:
         answer.text = "\n".join(lines)
         return answer
 
-    def _final(self, answer: Answer, started: float) -> StreamEvent:
+    def _final(self, answer: Answer, started: float, trace: tracing.Trace) -> StreamEvent:
         answer.timings["total"] = time.perf_counter() - started
+        trace.finish({"abstained": answer.abstained, "citations": len(answer.citations), "backend": answer.backend,
+                      "fallback": bool(answer.fallback_reason)})  # fmt: skip
         return StreamEvent("answer", answer.text, answer)
 
     @property
@@ -421,6 +499,12 @@ def _post_context(snapshot, doc_id: str) -> str:
     return f"{post.title} {post.event} {author} {doc_id}" if post else ""
 
 
+def _describe_question(question: Question) -> dict:
+    """What a trace may say about an understood question: its kind and shape, none of its words."""
+    return {"kind": question.kind, "condensed": question.standalone != question.asked,
+            "events": len(question.events.mentions), "spread": question.spread}  # fmt: skip
+
+
 def _validate(question, history, event, year) -> str:
     if not isinstance(question, str):
         raise InvalidQuestionError(f"The question must be a string, not {type(question).__name__}.")
@@ -432,7 +516,9 @@ def _validate(question, history, event, year) -> str:
         )
     if history is not None:
         if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
-            raise InvalidQuestionError("history must be a list of {'role': ..., 'content': ...} messages.")
+            raise InvalidQuestionError(
+                "history must be a list of {'role': ..., 'content': ...} messages or LangChain messages."
+            )
         for message in history:
             if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
                 raise InvalidQuestionError(
@@ -446,6 +532,27 @@ def _validate(question, history, event, year) -> str:
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 2014 <= year <= 2100):
         raise InvalidQuestionError(f"year must be an int such as 2022, not {year!r}.")
     return _encodable(question.strip())
+
+
+def _history_dicts(history):
+    """LangChain messages (``HumanMessage``/``AIMessage``/``SystemMessage``) as the role dicts the rest reads."""
+    if history is None or isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        return history
+    if all(isinstance(message, dict) for message in history):
+        return history
+    from langchain_core.messages import BaseMessage
+
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    out = []
+    for message in history:
+        if isinstance(message, BaseMessage):
+            if message.type not in roles:
+                raise InvalidQuestionError(
+                    f"history may hold human, AI and system messages, not a {type(message).__name__}."
+                )
+            message = {"role": roles[message.type], "content": str(message.text)}
+        out.append(message)
+    return out
 
 
 def _encodable(text: str) -> str:

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- traces (issue #14: OpenTelemetry spans per stage, rag/tracing.py) ----------------------
+    trace_questions: bool = Field(
+        False,
+        description="OpenTelemetry spans carry the question's text (kqa.question); off by default, since a "
+        "question may hold what its asker would not send to a tracing backend. Spans go where "
+        "OTEL_EXPORTER_OTLP_ENDPOINT says; unset, tracing is off.",
+    )
+
     # --- front ends ----------------------------------------------------------------------------
     feedback_path: Path | None = Field(None, description="Feedback JSONL; default <home>/feedback.jsonl.")
     web_concurrency: int = Field(
