@@ -67,7 +67,9 @@ def proxy_app(tmp_path_factory):
 
 
 def last_reply(result) -> str:
-    content = result[1][-1]["content"]
+    """The answer message of the last turn (the message after its thought; errors have no sources)."""
+    turn = result[1][max(i for i, m in enumerate(result[1]) if m["role"] == "user") + 1 :]
+    content = turn[1]["content"]
     return " ".join(part.get("text", "") for part in content) if isinstance(content, list) else str(content)
 
 
@@ -127,7 +129,7 @@ def test_a_signed_in_user_asks_and_is_rate_limited(users_app):
 
     client = Client(users_app, auth=("bob", PASSWORDS["bob"]), verbose=False)
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
-        "/chat", "/feedback_up", "/feedback_down",
+        "/chat", "/feedback",
     }  # fmt: skip  (the public API is asking and rating; no re-ingest, no status)
     question = "What were the three big takeaways from KubeCon Detroit 2022?"
     replies = [last_reply(client.predict(question, [], "All events", "Any year", api_name="/chat")) for _ in range(4)]
