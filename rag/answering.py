@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from contextlib import closing
 from dataclasses import replace
 
 from rag.abstention import context_of, coverage, focus_terms, holds_kind
@@ -30,11 +31,20 @@ _NUMBERING_RE = re.compile(r"^\d+[.)]\s+")
 
 
 def generate(model, evidence: Evidence, question: str) -> Iterator[str]:
-    """The model's answer, token by token."""
-    from langchain_core.output_parsers import StrOutputParser
+    """The model's answer, token by token.
 
-    chain = answer_prompt() | model | StrOutputParser()
-    yield from chain.stream({"evidence": evidence.render(), "question": question})
+    The model's own stream, not a ``prompt | model | parser`` chain's: closing a LangChain sequence's
+    stream drains the model to its last token (its tracing reads the rest of the input), so a reader who
+    stops an answer would leave the LLM writing. Closing this generator closes the model's stream."""
+    messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
+    with closing(model.stream(messages)) as chunks:
+        for chunk in chunks:
+            content = chunk.content  # a string, or a list of content blocks
+            text = content if isinstance(content, str) else "".join(
+                b if isinstance(b, str) else str(b.get("text", "")) for b in content
+            )  # fmt: skip
+            if text:
+                yield text
 
 
 TRANSLATE_PROMPT = "Translate the user's text into English. Reply with the translation only."

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 100
 SAME_RATING_S = 5.0
+STOP_WAIT_S = 30.0  # Stop waits at most this long for the cancelled answer to end (one token, normally)
 EXAMPLE_QUESTIONS = [
     "What were the big takeaways from KubeCon North America 2022 in Detroit?",
     "What did people say about platform engineering?",
@@ -80,12 +81,21 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
             gr.update(choices=years, value=year if year in years else ANY_YEAR),
         )
 
+    answering: dict[str, threading.Event] = {}  # session -> set once its answer's generator has ended
+
     def chat(message: str, history: list, turns: list, event: str, year: str, request: gr.Request):
         def admit() -> None:
             access.allow("ask", request)
 
-        for new_history, new_turns, answer in service.respond(message, history, turns, event, year, admit):
-            yield "", new_history, new_turns, answer if answer is not None else gr.skip()
+        session, ended = getattr(request, "session_hash", None) or "", threading.Event()
+        answering[session] = ended
+        try:
+            for new_history, new_turns, answer in service.respond(message, history, turns, event, year, admit):
+                yield "", new_history, new_turns, answer if answer is not None else gr.skip()
+        finally:  # also when Stop closes this generator
+            ended.set()
+            if answering.get(session) is ended:
+                del answering[session]
 
     def chat_example(selection: dict, history: list, turns: list, event: str, year: str, request: gr.Request):
         yield from chat(_text(selection.get("value")), history, turns, event, year, request)
@@ -120,7 +130,12 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
             return
         yield from chat(render.unescape_user(_text(edited.get("value"))), history, turns, event, year, request)
 
-    def stop(history: list, turns: list):
+    def stop(history: list, turns: list, request: gr.Request):
+        """Stop: once the cancelled answer's generator has ended (so none of its updates can follow this
+        one on the queue's stream), the unfinished turn is closed as stopped."""
+        ended = answering.get(getattr(request, "session_hash", None) or "")
+        if ended is not None:
+            ended.wait(STOP_WAIT_S)
         history, turns = service.stopped(history, turns)
         return history, turns, gr.update(visible=True), gr.update(visible=False)
 
@@ -292,9 +307,8 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
         ]  # fmt: skip
         for started in starts:
             started.then(*idle, **quiet)
-        stop_button.click(
-            stop, [chatbot, turns], [chatbot, turns, ask, stop_button], cancels=starts, **quiet
-        )
+        stop_button.click(stop, [chatbot, turns], [chatbot, turns, ask, stop_button], cancels=starts,
+                          api_visibility="private", show_progress="hidden")  # fmt: skip
         chatbot.undo(undo, [chatbot, turns], chat_outputs, **quiet)
         new_chat.click(lambda: ("", [], [], None, ""), None, [*chat_outputs, feedback_note], **quiet)
         # the chatbot's own trash button clears the page; the conversation state must follow it
