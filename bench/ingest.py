@@ -144,7 +144,7 @@ def _fresh_process_noop(corpus: Path, home: Path) -> dict:
     import shutil
 
     copy_home = Path(tempfile.mkdtemp(prefix="kqa-bench-copy-"))
-    shutil.copytree(home / "chroma", copy_home / "chroma", ignore=shutil.ignore_patterns(".kqa.lock"))
+    shutil.copytree(home / "chroma", copy_home / "chroma", ignore=shutil.ignore_patterns(".kqa.lock*"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KQA_")} | {"KQA_HOME": str(copy_home)}
     started = time.perf_counter()
     result = subprocess.run(

@@ -113,6 +113,13 @@ def last_assistant_text(chat: list) -> str:
     return ""
 
 
+def answer_started(chat: list) -> bool:
+    """The last turn shows more than its status "thought": tokens (or the final answer) have arrived."""
+    users = [i for i, m in enumerate(chat or []) if m.get("role") == "user"]
+    turn = (chat or [])[users[-1] + 1 :] if users else []
+    return any(not (m.get("metadata") or {}).get("title") for m in turn)
+
+
 def run_session(url: str, session: int, questions: list[str], results: list, lock: threading.Lock) -> None:
     from gradio_client import Client
 
@@ -125,7 +132,7 @@ def run_session(url: str, session: int, questions: list[str], results: list, loc
             job = client.submit(question, chat, "All events", "Any year", api_name="/chat")
             first_token = None
             for output in job:  # intermediate outputs as the answer streams
-                if first_token is None and "⏳" not in last_assistant_text(output[1]):
+                if first_token is None and answer_started(output[1]):
                     first_token = time.perf_counter() - started
             _, chat, answer = job.result()
             record["seconds"] = time.perf_counter() - started

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rag.errors import KQAError
+from rag.version import add_version_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     from eval.runner import DEFAULT_CORPUS
 
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
+    add_version_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a gold file: schema, slugs exist, quotes occur")

@@ -50,15 +50,14 @@ Answer:"""
 
 
 def load_documents(corpus_dir: Path) -> list[Document]:
-    """The corpus as LangChain documents (TextLoader per file, as the tutorial loads its page)."""
-    from langchain_community.document_loaders import TextLoader
-
-    docs: list[Document] = []
-    for path in sorted(corpus_dir.glob("*.md")):
-        for doc in TextLoader(str(path), encoding="utf-8").load():
-            doc.metadata["slug"] = path.stem
-            docs.append(doc)
-    return docs
+    """The corpus as LangChain documents, one per file with its raw text, as the tutorial loads its page
+    (what langchain-community's TextLoader gives, without that package)."""
+    return [
+        Document(
+            page_content=path.read_text(encoding="utf-8"), metadata={"source": str(path), "slug": path.stem}
+        )
+        for path in sorted(corpus_dir.glob("*.md"))
+    ]
 
 
 def split_documents(docs: list[Document]) -> list[Document]:

@@ -26,6 +26,12 @@ _SHOULD_ABSTAIN_RE = re.compile(
     re.I,
 )
 
+REASON_WORDS = {
+    "wrong_citation": "wrong citation",
+    "incomplete": "incomplete",
+    "should_abstain": "should have said it doesn't know",
+}
+
 
 def read_feedback(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of a feedback file, and a problem line for each line that is not a JSON object."""
@@ -60,7 +66,8 @@ def candidates(records: list[dict[str, Any]], ratings: tuple[str, ...] = ("down"
         question = (record.get("standalone_question") or record.get("question") or "").strip()
         if not question:
             continue
-        reason = (record.get("comment") or "").strip()
+        codes = [str(code) for code in record.get("reasons") or []]  # the web chat's rating reasons
+        reason = "; ".join([*(REASON_WORDS.get(c, c) for c in codes), (record.get("comment") or "").strip()]).strip("; ")
         if question in out:
             origin = out[question]["origin"]
             origin["ratings"] += 1
@@ -71,7 +78,7 @@ def candidates(records: list[dict[str, Any]], ratings: tuple[str, ...] = ("down"
         posts: dict[str, str] = {}
         for citation in cited:  # one quote per post (the gold format's sources/evidence pairs)
             posts.setdefault(citation["source_id"], citation.get("quote") or "")
-        should_abstain = bool(_SHOULD_ABSTAIN_RE.search(reason))
+        should_abstain = "should_abstain" in codes or bool(_SHOULD_ABSTAIN_RE.search(reason))
         out[question] = {
             "id": candidate_id(question),
             "question": question,

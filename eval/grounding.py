@@ -25,9 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from eval.metrics import citation_numbers, strip_markers
+from eval.stopwords import ENGLISH_STOP_WORDS
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_LABELS = EVAL_DIR / "grounding_labels.jsonl"

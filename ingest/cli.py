@@ -15,6 +15,7 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.pipeline import IngestSummary, IngestUsageError, run_ingest
 from rag.errors import KQAError
+from rag.version import add_version_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version_argument(parser)
     parser.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH", help="files or directories (default: data_dir)"
     )

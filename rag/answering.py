@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from contextlib import closing
 from dataclasses import replace
 
 from rag.abstention import context_of, coverage, focus_terms, holds_kind
@@ -32,15 +33,19 @@ _NUMBERING_RE = re.compile(r"^\d+[.)]\s+")
 def generate(model, evidence: Evidence, question: str, callbacks=None) -> Iterator[str]:
     """The model's answer, token by token (``callbacks``: the LangChain run it is a child of, if any).
 
-    The model is streamed directly, not as ``prompt | model | parser``: closing a RunnableSequence's
-    stream reads its upstream to the end (langchain-core 1.8 tees each step's input for tracing), so a
-    reader who stops would not stop generation."""
+    The model's own stream, not a ``prompt | model | parser`` chain's: closing a LangChain sequence's
+    stream drains the model to its last token (its tracing reads the rest of the input), so a reader who
+    stops an answer would leave the LLM writing. Closing this generator closes the model's stream."""
     messages = answer_prompt().format_messages(evidence=evidence.render(), question=question)
     config = {"callbacks": callbacks} if callbacks is not None else None
-    for chunk in model.stream(messages, config=config):
-        text = chunk.content if isinstance(chunk.content, str) else str(chunk.text)
-        if text:
-            yield text
+    with closing(model.stream(messages, config=config)) as chunks:
+        for chunk in chunks:
+            content = chunk.content  # a string, or a list of content blocks
+            text = content if isinstance(content, str) else "".join(
+                b if isinstance(b, str) else str(b.get("text", "")) for b in content
+            )  # fmt: skip
+            if text:
+                yield text
 
 
 TRANSLATE_PROMPT = "Translate the user's text into English. Reply with the translation only."

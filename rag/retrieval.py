@@ -104,6 +104,7 @@ class RetrievalResult:
                 dense_similarity=round(similarity[s.chunk.doc_id], 4),
                 snippet=s.chunk.text,
                 year=s.chunk.year,
+                date=s.chunk.date,
             )
             for s in ranked
         ]

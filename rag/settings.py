@@ -15,7 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A source checkout keeps .kqa/ and data/ beside the code; an installed wheel (site-packages) uses the
+# directory it is started in instead, never site-packages itself.
+_CODE_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = _CODE_ROOT if (_CODE_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 
 class Settings(BaseSettings):

@@ -46,6 +46,7 @@ class Source:
     year: int | None = None
     cited: bool = False
     citation_numbers: tuple[int, ...] = ()
+    date: str = ""  # the post's date (front matter), so readers can see how fresh it is
 
 
 @dataclass(frozen=True)

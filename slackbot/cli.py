@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from rag.errors import KQAError
 from rag.settings import get_settings
+from rag.version import add_version_argument
 from slackbot.config import SlackConfigError, SlackSettings
 from slackbot.logsafe import install_redaction
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (default: auto)",
     )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    add_version_argument(parser)
     return parser
 
 

@@ -38,6 +38,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from rag.errors import KQAError
 from rag.settings import Settings
+from rag.version import add_version_argument
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Print a users-file line (name:hash[:admin]) for KQA_WEB_USERS_FILE. "
         "The password is read from the terminal, or from stdin when it is not a terminal.",
     )
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("hash", help="hash a password for a user")
     make.add_argument("name")

@@ -1,4 +1,4 @@
-"""Thumbs up/down (+ comment) on answers, appended to a JSONL file that can feed the gold set.
+"""Thumbs up/down (+ reasons and a comment) on answers, appended to a JSONL file that can feed the gold set.
 
 Each line is self-contained: the question (and the condensed standalone question for follow-ups), the
 conversation before it, the answer text, its citations with quotes, what was retrieved, the filters, and
@@ -55,14 +55,19 @@ def build_record(
     history: list[dict[str, str]],
     filters: dict[str, Any],
     settings: Settings,
+    reasons: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One feedback line. ``answer`` is an :class:`rag.types.Answer` or its ``asdict`` form."""
+    """One feedback line. ``answer`` is an :class:`rag.types.Answer` or its ``asdict`` form.
+
+    ``reasons`` are codes (``wrong_citation``, ``incomplete``, ``should_abstain``); ``comment`` stays the
+    user's own words, which ``python -m eval feedback`` keeps as the reason."""
     if rating not in ("up", "down"):
         raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
     data = _answer_dict(answer)
     return {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "rating": rating,
+        "reasons": list(reasons or []),
         "comment": (comment or "").strip(),
         "question": data.get("question", ""),
         "standalone_question": data.get("standalone_question", ""),

@@ -4,10 +4,12 @@ Why escape ourselves when Gradio sanitises too: the sanitiser removes scripts bu
 (or a question) inject links, images, headings or fake citation blocks into the page. Escaping at the
 source keeps post text as *text*; Gradio's sanitiser stays on as a second layer.
 
-Layout of a rendered answer: the answer text as Markdown (HTML escaped, links/images disarmed, ``[n]``
-markers shown literally), then one HTML block (no blank lines, so Markdown leaves it alone) listing the
-cited posts, each with its link and one expandable ``<details>`` per citation holding the quote; then the
-retrieved-but-uncited posts. An abstention lists the closest posts instead.
+A finished turn is three chat messages (:func:`answer_messages`): a closed "thought" with the steps
+taken, the answer text as Markdown (HTML escaped, links/images disarmed, ``[n]`` markers shown literally)
+with its posts' dates and the index's age, and a sources message: one HTML block (no blank lines, so
+Markdown leaves it alone) listing the cited posts, each with its date, link and one expandable
+``<details>`` per citation holding the quote; then the retrieved-but-uncited posts. An abstention lists
+the closest posts instead.
 """
 
 from __future__ import annotations
@@ -99,14 +101,18 @@ def _grouped_citations(citations: Iterable[Citation]) -> list[list[Citation]]:
     return list(groups.values())
 
 
-def _citation_block(citations: list[Citation]) -> str:
+def _date_html(date: str) -> str:
+    return f' · <span class="kqa-date">{_html(date)}</span>' if date else ""
+
+
+def _citation_block(citations: list[Citation], date: str = "") -> str:
     first = citations[0]
     numbers = "".join(f"[{c.n}]" for c in citations)
     parts = [
         '<li class="kqa-cited-post">',
         f'<span class="kqa-cite-numbers">{numbers}</span> ',
         f'<strong class="kqa-title">{_html(first.title or first.source_id)}</strong>',
-        f' — <span class="kqa-event">{_html(_event_label(first.event))}</span><br>',
+        f' — <span class="kqa-event">{_html(_event_label(first.event))}</span>{_date_html(date)}<br>',
         f'<span class="kqa-link">{link_html(first.url_or_path)}</span>',
     ]
     for citation in citations:
@@ -123,7 +129,8 @@ def _citation_block(citations: list[Citation]) -> str:
 def _source_item(source: Source, css_class: str) -> str:
     return (
         f'<li class="{css_class}"><strong class="kqa-title">{_html(source.title or source.source_id)}</strong>'
-        f' — <span class="kqa-event">{_html(_event_label(source.event, source.year))}</span><br>'
+        f' — <span class="kqa-event">{_html(_event_label(source.event, source.year))}</span>'
+        f"{_date_html(getattr(source, 'date', ''))}<br>"
         f'<span class="kqa-link">{link_html(source.url_or_path)}</span>'
         f'<details class="kqa-snippet"><summary>Best matching passage (relevance {source.dense_similarity:.2f})'
         f"</summary><blockquote>{_html(source.snippet)}</blockquote></details></li>"
@@ -146,7 +153,11 @@ def render_sources(answer: Answer) -> str:
             parts.append('<p class="kqa-heading">No posts matched this question.</p>')
     else:
         parts.append('<p class="kqa-heading"><strong>Cited posts</strong></p><ul class="kqa-cited">')
-        parts.extend(_citation_block(group) for group in _grouped_citations(answer.citations))
+        dates = {s.source_id: getattr(s, "date", "") for s in answer.sources}
+        parts.extend(
+            _citation_block(group, dates.get(group[0].source_id, ""))
+            for group in _grouped_citations(answer.citations)
+        )
         parts.append("</ul>")
         cited_ids = {c.source_id for c in answer.citations}
         uncited = [s for s in answer.sources if s.source_id not in cited_ids and not s.cited]
@@ -164,7 +175,7 @@ def render_notice(text: str) -> str:
 
 
 def render_answer(answer: Answer) -> str:
-    """The full chat message for a finished answer."""
+    """The answer message's text (its sources go in their own message: :func:`answer_messages`)."""
     pieces = []
     if answer.fallback_reason:
         pieces.append(
@@ -174,17 +185,84 @@ def render_answer(answer: Answer) -> str:
             )
         )
     pieces.append(escape_answer(answer.text.strip()) or "_(empty answer)_")
-    pieces.append(render_sources(answer))
     return "\n\n".join(pieces)
 
 
-def render_partial(text: str, status: str = "") -> str:
-    """A message while the answer streams: the tokens so far and a status line."""
-    body = escape_answer(text)
-    if status:
-        line = f'<p class="kqa-status">⏳ {_html(status)}</p>'
-        return f"{body}\n\n{line}" if body else line
-    return body or "…"
+def render_partial(text: str) -> str:
+    """The answer message while the model writes: the tokens so far."""
+    return escape_answer(text) or "…"
+
+
+def thought(title: str, steps: list[str], status: str, duration: float | None = None) -> dict[str, Any]:
+    """Gradio's "thought" message: a titled accordion with a spinner while ``status`` is ``"pending"``,
+    closed once ``"done"``; its body lists the steps taken so far."""
+    metadata: dict[str, Any] = {"title": title, "status": status}
+    if duration is not None:
+        metadata["duration"] = round(duration, 1)
+    body = "\n".join(f"- {escape_text(step)}" for step in dict.fromkeys(steps))
+    return {"role": "assistant", "content": body, "metadata": metadata}
+
+
+def _summary(answer: Answer) -> str:
+    if answer.abstained or not answer.citations:
+        return "No answer in the recaps"
+    posts = len({c.source_id for c in answer.citations})
+    return f"Answered from {posts} post{'s' if posts > 1 else ''}"
+
+
+def _checked(answer: Answer) -> list[str]:
+    steps = [f"Read {len(answer.sources)} retrieved post{'s' if len(answer.sources) != 1 else ''}."]
+    if answer.fallback_reason:
+        steps.append(f"The language model was not available ({answer.fallback_reason}); quoted the posts.")
+    if answer.citations:
+        removed = len(answer.removed_sentences or [])
+        steps.append(
+            "Checked every sentence against its post"
+            + (f"; removed {removed} the posts do not state." if removed else ".")
+        )
+    return steps
+
+
+def _posts_dates(answer: Answer) -> list[str]:
+    """The dates of the posts an answer cites (or, for an abstention, of the closest posts)."""
+    by_id = {s.source_id: s for s in answer.sources}
+    ids = [c.source_id for c in answer.citations] or [s.source_id for s in answer.sources[:5]]
+    return sorted({by_id[i].date for i in ids if i in by_id and getattr(by_id[i], "date", "")})
+
+
+def render_freshness(answer: Answer, index_updated_at: str | None, now: datetime | None = None) -> str:
+    """``Posts from 2022-10-28 · index updated 2 hours ago``: how old what the answer rests on is."""
+    dates = _posts_dates(answer)
+    parts = []
+    if dates:
+        label = "Post from" if len(dates) == 1 else "Posts from"
+        parts.append(f"{label} {', '.join(dates)}")
+    elif answer.citations or answer.sources:
+        parts.append("post dates unknown")
+    if index_updated_at:  # unknown for an index written before ingest recorded it
+        parts.append(f"index updated {describe_age(index_updated_at, now, short=True)}")
+    return f'<p class="kqa-freshness">{_html(" · ".join(parts))}</p>' if parts else ""
+
+
+def answer_messages(
+    answer: Answer, steps: list[str], seconds: float, index_updated_at: str | None
+) -> list[dict[str, Any]]:
+    """A finished turn's assistant messages: the closed thought, the answer, the sources."""
+    cited = len({c.source_id for c in answer.citations})
+    if answer.abstained or not answer.citations:
+        title = "Closest posts" if answer.sources else "No posts matched"
+    else:
+        title = f"Sources · {cited} cited post{'s' if cited > 1 else ''}"
+    return [
+        thought(_summary(answer), [*steps, *_checked(answer)], "done", seconds),
+        {"role": "assistant", "content": render_answer(answer) + "\n\n" + render_freshness(answer, index_updated_at)},
+        {"role": "assistant", "content": render_sources(answer), "metadata": {"title": title}},
+    ]
+
+
+def unescape_user(text: str) -> str:
+    """The question as typed, from its rendered form (for a stopped turn and an edited question)."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", text))
 
 
 def render_error(message: str) -> str:
@@ -196,8 +274,8 @@ def render_user(question: str) -> str:
     return escape_text(question)
 
 
-def describe_age(updated_at: str | None, now: datetime | None = None) -> str:
-    """``"2026-05-01T10:00:00+00:00 (3 hours ago)"``: index freshness at a glance."""
+def describe_age(updated_at: str | None, now: datetime | None = None, short: bool = False) -> str:
+    """``"2026-05-01T10:00:00+00:00 (3 hours ago)"`` (``short``: ``"3 hours ago"``): index freshness."""
     if not updated_at:
         return "never (run the ingest)"
     try:
@@ -207,11 +285,13 @@ def describe_age(updated_at: str | None, now: datetime | None = None) -> str:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     seconds = max(0, int(((now or datetime.now(UTC)) - stamp).total_seconds()))
+    age = "just now"
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             count = seconds // size
-            return f"{updated_at} ({count} {unit}{'s' if count > 1 else ''} ago)"
-    return f"{updated_at} (just now)"
+            age = f"{count} {unit}{'s' if count > 1 else ''} ago"
+            break
+    return age if short else f"{updated_at} ({age})"
 
 
 def render_status(status: Any, details: bool = True) -> str:

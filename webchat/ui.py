@@ -1,5 +1,9 @@
 """The Gradio page: chat with streaming answers and sources, filters, feedback, status and re-ingest.
 
+The chat is Gradio's own: a "thought" message shows the status with a spinner, sources are a collapsible
+message, Stop cancels the answer (closing its generator, so the LLM stops), the chatbot's retry, undo and
+edit rewind the conversation, and its feedback menu is the one rating control (👍, 👎, or a reason).
+
 Concurrency: Gradio's queue answers at most ``settings.web_concurrency`` chat requests at once (default 4,
 ``KQA_WEB_CONCURRENCY``); up to ``QUEUE_SIZE`` more wait in line and the rest are told the server is busy.
 Every session shares the process's one Assistant, so the embedding model and the LLM load once. The
@@ -8,7 +12,10 @@ re-ingest button runs one job at a time across all sessions.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 from typing import Any
 
 import gradio as gr
@@ -17,12 +24,14 @@ from rag.errors import KQAError
 from rag.settings import Settings
 from webchat import render
 from webchat.access import MAX_BODY_BYTES, Access, RequestLimits
-from webchat.chat import ALL_EVENTS, ANY_YEAR, ChatService, turn_index_for_message
+from webchat.chat import ALL_EVENTS, ANY_YEAR, REASONS, ChatService, turn_index_for_message
 from webchat.ingest_job import run_ingest_job
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 100
+SAME_RATING_S = 5.0
+STOP_WAIT_S = 30.0  # Stop waits at most this long for the cancelled answer to end (one token, normally)
 EXAMPLE_QUESTIONS = [
     "What were the big takeaways from KubeCon North America 2022 in Detroit?",
     "What did people say about platform engineering?",
@@ -41,6 +50,8 @@ CSS = """
 .kqa-event { color: var(--body-text-color-subdued); }
 .kqa-notice { color: var(--body-text-color-subdued); font-style: italic; }
 .kqa-status { color: var(--body-text-color-subdued); }
+.kqa-freshness { color: var(--body-text-color-subdued); font-size: .85em; margin-top: .4em; }
+.kqa-date { color: var(--body-text-color-subdued); }
 .kqa-error { color: var(--error-text-color, #b91c1c); }
 """
 
@@ -70,46 +81,114 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
             gr.update(choices=years, value=year if year in years else ANY_YEAR),
         )
 
+    answering: dict[str, threading.Event] = {}  # session -> set once its answer's generator has ended
+
     def chat(message: str, history: list, turns: list, event: str, year: str, request: gr.Request):
         def admit() -> None:
             access.allow("ask", request)
 
-        for new_history, new_turns, answer in service.respond(message, history, turns, event, year, admit):
-            yield "", new_history, new_turns, answer if answer is not None else gr.skip()
+        session, ended = getattr(request, "session_hash", None) or "", threading.Event()
+        answering[session] = ended
+        try:
+            for new_history, new_turns, answer in service.respond(message, history, turns, event, year, admit):
+                yield "", new_history, new_turns, answer if answer is not None else gr.skip()
+        finally:  # also when Stop closes this generator
+            ended.set()
+            if answering.get(session) is ended:
+                del answering[session]
 
-    def chat_example(
-        selection: gr.SelectData, history: list, turns: list, event: str, year: str, request: gr.Request
-    ):
-        question = (
-            selection.value.get("text", "") if isinstance(selection.value, dict) else str(selection.value)
-        )
-        yield from chat(question, history, turns, event, year, request)
+    def chat_example(selection: dict, history: list, turns: list, event: str, year: str, request: gr.Request):
+        yield from chat(_text(selection.get("value")), history, turns, event, year, request)
 
-    def rate_last(rating: str, turns: list, comment: str, request: gr.Request):
-        answered = [i for i, turn in enumerate(turns or []) if turn.get("answer")]
+    def retry(retried: dict, history: list, turns: list, event: str, year: str, request: gr.Request):
+        """The chatbot's retry: the same question again, in place of its answer."""
+        try:
+            history, turns, question = service.rewind(history, turns, _index(retried.get("index")))
+        except KQAError as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from chat(question or render.unescape_user(_text(retried.get("value"))), history, turns, event,
+                        year, request)  # fmt: skip
+
+    def undo(undone: gr.UndoData, history: list, turns: list):
+        """The chatbot's undo: the last question and its answer go; the question returns to the box."""
+        try:
+            history, turns, question = service.rewind(history, turns, _index(undone.index))
+        except KQAError as exc:
+            gr.Warning(str(exc))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return question, history, turns, None
+
+    def edit(edited: dict, history: list, turns: list, event: str, year: str, request: gr.Request):
+        """The chatbot's edit of a question: the conversation from there is asked again with the new text."""
+        try:
+            history, turns, _ = service.rewind(history, turns, _index(edited.get("index")))
+        except KQAError as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield from chat(render.unescape_user(_text(edited.get("value"))), history, turns, event, year, request)
+
+    def stop(history: list, turns: list, request: gr.Request):
+        """Stop: once the cancelled answer's generator has ended (so none of its updates can follow this
+        one on the queue's stream), the unfinished turn is closed as stopped."""
+        ended = answering.get(getattr(request, "session_hash", None) or "")
+        if ended is not None:
+            ended.wait(STOP_WAIT_S)
+        history, turns = service.stopped(history, turns)
+        return history, turns, gr.update(visible=True), gr.update(visible=False)
+
+    def rate(turns: list, index: int | None, rating: str, reasons: list[str], comment: str, request):
         try:
             access.allow("rate", request)
-            if not answered:
-                raise KQAError("Ask a question first; there is no answer to rate yet.")
-            return service.record_feedback(turns, answered[-1], rating, comment), ""
+            answered = [i for i, turn in enumerate(turns or []) if turn.get("answer")]
+            if index is None:
+                if not answered:
+                    raise KQAError("Ask a question first; there is no answer to rate yet.")
+                index = answered[-1]
+            return service.record_feedback(turns, index, rating, comment, reasons), ""
         except KQAError as exc:
             return f"⚠️ {render.escape_text(str(exc))}", gr.skip()
 
-    def rate_up(turns: list, comment: str, request: gr.Request):
-        return rate_last("up", turns, comment, request)
-
-    def rate_down(turns: list, comment: str, request: gr.Request):
-        return rate_last("down", turns, comment, request)
+    recent: dict[str, float] = {}  # session + answer + rating -> when it was recorded
+    recent_lock = threading.Lock()
 
     def rate_message(like: gr.LikeData, history: list, turns: list, comment: str, request: gr.Request):
-        index = like.index[0] if isinstance(like.index, list | tuple) else like.index
-        rating = "up" if like.liked is True or like.liked == "Like" else "down"
-        try:
-            access.allow("rate", request)
-            turn_index = turn_index_for_message(history or [], int(index))
-            return service.record_feedback(turns, turn_index, rating, comment), ""
-        except KQAError as exc:
-            return f"⚠️ {render.escape_text(str(exc))}", gr.skip()
+        """The chatbot's feedback menu on an answer: 👍, 👎, or one of :data:`REASONS` (a 👎 with why).
+
+        Gradio's menu sends a reason twice per click, at the same moment: the same rating of the same
+        answer from the same session within :data:`SAME_RATING_S` seconds is recorded once."""
+        if like.liked is None or like.liked == "":
+            return gr.skip(), gr.skip()  # a rating taken back
+        if like.liked is True or like.liked == "Like":
+            rating, reasons = "up", []
+        elif like.liked is False or like.liked == "Dislike":
+            rating, reasons = "down", []
+        elif like.liked in REASONS:
+            rating, reasons = "down", [REASONS[like.liked]]
+        else:
+            return f"⚠️ Unknown rating {render.escape_text(str(like.liked))}.", gr.skip()
+        turn_index = turn_index_for_message(history or [], _index(like.index))
+        answer = (turns or [])[turn_index].get("answer") if turn_index < len(turns or []) else None
+        key = json.dumps([getattr(request, "session_hash", None), turn_index, (answer or {}).get("text"),
+                          rating, reasons])  # fmt: skip
+        now = time.monotonic()
+        with recent_lock:
+            for old in [k for k, at in recent.items() if now - at > SAME_RATING_S]:
+                del recent[old]
+            if key in recent:
+                return gr.skip(), gr.skip()
+            recent[key] = now
+        return rate(turns, turn_index, rating, reasons, comment, request)
+
+    def rate_api(rating: str, reasons: str, comment: str, turns: list, request: gr.Request):
+        """``/feedback`` for API clients: rate this session's last answer ("up"/"down", reason codes
+        separated by commas, a comment)."""
+        if rating not in ("up", "down"):
+            return "⚠️ rating must be 'up' or 'down'.", gr.skip()
+        codes = [code.strip() for code in (reasons or "").split(",") if code.strip()]
+        return rate(turns, None, rating, codes, comment, request)
 
     def reingest(event: str, year: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         lines: list[str] = []
@@ -161,7 +240,8 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
                     latex_delimiters=[],
                     sanitize_html=True,
                     allow_tags=False,
-                    feedback_options=("Like", "Dislike"),
+                    feedback_options=("Like", "Dislike", *REASONS),
+                    editable="user",
                     buttons=["copy"],
                 )
                 with gr.Row(equal_height=True):
@@ -174,17 +254,19 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
                         elem_id="kqa-question",
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="kqa-ask")
-                with gr.Accordion("Rate the last answer", open=True):
-                    with gr.Row(equal_height=True):
-                        comment = gr.Textbox(
-                            label="Comment (optional)",
-                            placeholder="What was wrong or missing?",
-                            scale=6,
-                            elem_id="kqa-comment",
-                        )
-                        thumbs_up = gr.Button("👍 Helpful", scale=1, elem_id="kqa-up")
-                        thumbs_down = gr.Button("👎 Not helpful", scale=1, elem_id="kqa-down")
+                    stop_button = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="kqa-stop")
+                with gr.Row(equal_height=True):
+                    comment = gr.Textbox(
+                        label="Comment (optional): sent with your rating (the thumbs or the flag's reasons under an answer)",
+                        placeholder="What was wrong or missing?",
+                        scale=6,
+                        elem_id="kqa-comment",
+                    )
                     feedback_note = gr.Markdown(elem_id="kqa-feedback-note")
+                with gr.Row(visible=False):  # the /feedback API endpoint (gradio_client); no control of its own
+                    api_rating = gr.Textbox(label="rating")
+                    api_reasons = gr.Textbox(label="reasons")
+                    api_rate = gr.Button("rate")
                 with gr.Accordion("Answer details (JSON)", open=False):
                     answer_json = gr.JSON(elem_id="kqa-answer-json")
             with gr.Tab("Status", id="status"):
@@ -206,22 +288,34 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
 
         demo.load(refresh_status, None, status_outputs, api_visibility="private", queue=False)
         refresh.click(refresh_status, [event_filter, year_filter], status_outputs, api_visibility="private")
-        question.submit(chat, chat_inputs, chat_outputs, api_name="chat", show_progress="hidden")
-        ask.click(chat, chat_inputs, chat_outputs, api_visibility="private", show_progress="hidden")
-        chatbot.example_select(
-            chat_example, chat_inputs[1:], chat_outputs, api_visibility="private", show_progress="hidden"
-        )
-        new_chat.click(lambda: ("", [], [], None, ""), None, [*chat_outputs, feedback_note], queue=False,
-                       api_visibility="private")  # fmt: skip
-        thumbs_up.click(rate_up, [turns, comment], [feedback_note, comment], api_name="feedback_up")
-        thumbs_down.click(rate_down, [turns, comment], [feedback_note, comment], api_name="feedback_down")
+
+        # Every way of starting an answer shows Stop instead of Ask while it runs; Stop cancels them all.
+        # A chatbot event's data (which message) reaches only the first step, so that step keeps it.
+        clicked = gr.State(None)
+        busy = (_busy, None, [clicked, ask, stop_button])
+        idle = (lambda: (gr.update(visible=True), gr.update(visible=False)), None, [ask, stop_button])
+        quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+        answering = {"show_progress": "hidden"}
+        private = {"api_visibility": "private", **answering}
+        starts = [
+            question.submit(*busy, **quiet).then(chat, chat_inputs, chat_outputs, api_name="chat", **answering),
+            ask.click(*busy, **quiet).then(chat, chat_inputs, chat_outputs, **private),
+            chatbot.example_select(*busy, **quiet).then(chat_example, [clicked, *chat_inputs[1:]], chat_outputs,
+                                                        **private),
+            chatbot.retry(*busy, **quiet).then(retry, [clicked, *chat_inputs[1:]], chat_outputs, **private),
+            chatbot.edit(*busy, **quiet).then(edit, [clicked, *chat_inputs[1:]], chat_outputs, **private),
+        ]  # fmt: skip
+        for started in starts:
+            started.then(*idle, **quiet)
+        stop_button.click(stop, [chatbot, turns], [chatbot, turns, ask, stop_button], cancels=starts,
+                          api_visibility="private", show_progress="hidden")  # fmt: skip
+        chatbot.undo(undo, [chatbot, turns], chat_outputs, **quiet)
+        new_chat.click(lambda: ("", [], [], None, ""), None, [*chat_outputs, feedback_note], **quiet)
         # the chatbot's own trash button clears the page; the conversation state must follow it
-        chatbot.clear(
-            lambda: ([], None, ""), None, [turns, answer_json, feedback_note], api_visibility="private"
-        )
-        chatbot.like(
-            rate_message, [chatbot, turns, comment], [feedback_note, comment], api_visibility="private"
-        )
+        chatbot.clear(lambda: ([], None, ""), None, [turns, answer_json, feedback_note], **quiet)
+        chatbot.like(rate_message, [chatbot, turns, comment], [feedback_note, comment], api_visibility="private")
+        api_rate.click(rate_api, [api_rating, api_reasons, comment, turns], [feedback_note, comment],
+                       api_name="feedback")  # fmt: skip
         reingest_button.click(
             reingest,
             [event_filter, year_filter],
@@ -232,6 +326,26 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
         )
     demo.queue(default_concurrency_limit=settings.web_concurrency, max_size=QUEUE_SIZE)
     return demo
+
+
+def _busy(clicked: gr.EventData):
+    """First step of every answer: keep the event's data (retry/edit/example), show Stop instead of Ask."""
+    data = getattr(clicked, "_data", None)
+    return (data if isinstance(data, dict) else None), gr.update(visible=False), gr.update(visible=True)
+
+
+def _index(index: Any) -> int:
+    """A chatbot event's message index (Gradio gives an int, or a tuple for a message part)."""
+    return int(index[0] if isinstance(index, list | tuple) else index)
+
+
+def _text(value: Any) -> str:
+    """A chatbot event's message value as text (a string, a text part, or a list of parts)."""
+    if isinstance(value, dict):
+        return str(value.get("text", value.get("content", "")))
+    if isinstance(value, list):
+        return "\n".join(_text(part) for part in value)
+    return "" if value is None else str(value)
 
 
 def _healthz() -> dict[str, str]:

@@ -16,7 +16,6 @@ telemetry is always off.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 from pathlib import Path
@@ -35,28 +34,32 @@ _LOCK_FILES: dict[str, object] = {}
 
 
 def _acquire_embedded_lock(path: Path) -> None:
-    """Hold an exclusive lock on the embedded store for this process's lifetime."""
+    """Hold an exclusive lock on the embedded store for this process's lifetime.
+
+    ``filelock`` (flock on POSIX, msvcrt on Windows) so ``rag`` imports everywhere. The holder's pid goes
+    in a file beside the lock: a contender's failed attempt truncates the lock file itself."""
+    from filelock import FileLock, Timeout
+
     key = str(path.resolve())
     if key in _LOCK_FILES:
         return
     path.mkdir(parents=True, exist_ok=True)
-    handle = open(path / ".kqa.lock", "a+")  # noqa: SIM115 - kept open for the process lifetime
+    lock = FileLock(path / ".kqa.lock", thread_local=False)
+    owner = path / ".kqa.lock.owner"
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            holder = owner.read_text(encoding="utf-8").strip() or "another process"
+        except OSError:
+            holder = "another process"
         raise StoreLockedError(
             f"The embedded Chroma store at {path} is in use by {holder}. Chroma's embedded store is "
             "single-process: stop that process, or run a Chroma server (chroma run --path DIR) and set "
             "KQA_CHROMA_URL for every process."
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}")
-    handle.flush()
-    _LOCK_FILES[key] = handle
+    owner.write_text(f"pid {os.getpid()}", encoding="utf-8")
+    _LOCK_FILES[key] = lock  # kept (and held) for the process lifetime
 
 
 def get_client(settings: Settings):

@@ -61,3 +61,19 @@ def test_a_user_who_wanted_i_dont_know_gets_an_unanswerable_candidate():
     (candidate,) = candidates([record])
     assert candidate["type"] == "unanswerable" and candidate["sources"] == [] and candidate["evidence"] == []
     assert candidate["origin"]["cited"] == [{"n": 1, "post": "post-a", "quote": "Team Blue met."}]
+
+
+def test_the_web_chats_reason_codes_become_the_candidates_reasons():
+    """The web chat's rating menu records codes; "should have said I don't know" makes it unanswerable."""
+    record = {
+        "rating": "down", "question": "Who won the hackathon?", "reasons": ["should_abstain"], "comment": "",
+        "answer": "Team Blue won [1].", "citations": [{"n": 1, "source_id": "post-a", "quote": "Team Blue met."}],
+    }  # fmt: skip
+    (candidate,) = candidates([record])
+    assert candidate["type"] == "unanswerable"
+    assert candidate["origin"]["reasons"] == ["should have said it doesn't know"]
+    record = {**record, "question": "What did the keynote say?", "reasons": ["incomplete", "wrong_citation"],
+              "comment": "the second half is missing"}  # fmt: skip
+    (candidate,) = candidates([record])
+    assert candidate["type"] == "fact" and candidate["sources"] == ["post-a"]
+    assert candidate["origin"]["reasons"] == ["incomplete; wrong citation; the second half is missing"]

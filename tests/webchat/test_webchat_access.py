@@ -67,7 +67,9 @@ def proxy_app(tmp_path_factory):
 
 
 def last_reply(result) -> str:
-    content = result[1][-1]["content"]
+    """The answer message of the last turn (the message after its thought; errors have no sources)."""
+    turn = result[1][max(i for i, m in enumerate(result[1]) if m["role"] == "user") + 1 :]
+    content = turn[1]["content"]
     return " ".join(part.get("text", "") for part in content) if isinstance(content, list) else str(content)
 
 
@@ -127,7 +129,7 @@ def test_a_signed_in_user_asks_and_is_rate_limited(users_app):
 
     client = Client(users_app, auth=("bob", PASSWORDS["bob"]), verbose=False)
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
-        "/chat", "/feedback_up", "/feedback_down",
+        "/chat", "/feedback",
     }  # fmt: skip  (the public API is asking and rating; no re-ingest, no status)
     question = "What were the three big takeaways from KubeCon Detroit 2022?"
     replies = [last_reply(client.predict(question, [], "All events", "Any year", api_name="/chat")) for _ in range(4)]
@@ -189,3 +191,24 @@ def test_open_on_loopback_is_not_rate_limited_but_signed_in_users_are(tmp_path, 
     signed.allow("ask", Request())
     with pytest.raises(KQAError, match="Too many requests"):
         signed.allow("ask", Request())
+
+
+def test_the_public_api_asks_and_rates_the_sessions_last_answer(seeded_app):
+    """``/chat`` then ``/feedback`` from one gradio_client session: the record rates that answer."""
+    import json
+
+    from gradio_client import Client
+
+    client = Client(seeded_app.url, verbose=False)
+    question = "What were the three big takeaways from KubeCon Detroit 2022?"
+    result = client.predict(question, [], "All events", "Any year", api_name="/chat")
+    assert "WebAssembly" in last_reply(result)
+    note, _ = client.predict("down", "incomplete, wrong_citation", "misses the keynote", api_name="/feedback")
+    assert "saved" in note, note
+    record = json.loads((seeded_app.home / "feedback.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert record["question"] == question and record["rating"] == "down"
+    assert record["reasons"] == ["incomplete", "wrong_citation"] and record["comment"] == "misses the keynote"
+    note, _ = client.predict("down", "rude", "", api_name="/feedback")
+    assert "Unknown rating reason" in note
+    note, _ = client.predict("meh", "", "", api_name="/feedback")
+    assert "rating must be" in note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,34 @@ def test_slack_subcommand_delegates_to_the_slack_cli():
     # the Slack CLI's own options, not the web chat's
     assert "--mode" in result.stdout and "--host" in result.stdout
     assert "web chat" not in result.stdout.lower()
+
+
+def test_gradio_server_variables_are_the_defaults_and_options_win(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from app import parse_args
+
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = parse_args([])
+    assert (args.host, args.port) == ("0.0.0.0", 7999)
+    args = parse_args(["--host", "127.0.0.1", "--port", "8001"])
+    assert (args.host, args.port) == ("127.0.0.1", 8001)
+    monkeypatch.delenv("GRADIO_SERVER_NAME")
+    monkeypatch.delenv("GRADIO_SERVER_PORT")
+    assert (parse_args([]).host, parse_args([]).port) == ("127.0.0.1", 7860)
+
+
+def test_a_bad_gradio_server_port_is_a_usage_error():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py")], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GRADIO_SERVER_PORT": "http"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "GRADIO_SERVER_PORT='http' is not a port number" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"kubecon-qa {version('kubecon-qa')}"

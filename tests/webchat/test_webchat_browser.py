@@ -1,10 +1,15 @@
 """The web chat in a real browser: app.py as a subprocess, Debian's Chromium driven by Playwright.
 
-Covers the issue's "done when": a streamed answer with [n] markers, the sources panel with quote and
-link, a follow-up, feedback landing in the JSONL file, a screenshot; plus hostile post content that must
-not run, and store errors shown as chat messages while the page stays usable.
+Covers the issue's "done when": a streamed answer with [n] markers, the status as Gradio's own pending
+"thought", the sources message with quote, date and link, a follow-up, the one rating control (thumbs and
+reasons) landing in the JSONL file, retry, undo and edit, Stop with the embedded LLM, screenshots; plus
+hostile post content that must not run, and store errors shown as chat messages while the page stays usable.
 
-Set ``KQA_SCREENSHOT_PATH=docs/screenshot-chat.png`` to also copy the screenshot there.
+One turn on the page is a ``.bot-row``: Gradio groups the turn's assistant messages (thought, answer,
+sources) in one bubble.
+
+Set ``KQA_SCREENSHOT_PATH=docs/screenshot-chat.png`` to also copy the screenshot there, and
+``KQA_SCREENSHOT_DIR=docs`` for the Stop test's (``screenshot-writing.png``, ``screenshot-stopped.png``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 
 ANSWER_TIMEOUT_MS = 180_000
-BOT = "#kqa-chat [data-testid='bot']"
+BOT = "#kqa-chat .bot-row"  # one per turn
 USER = "#kqa-chat [data-testid='user']"
 
 
@@ -38,27 +43,54 @@ def _ask(page, question: str, expected_answers: int) -> None:
     """Type a question, press Enter, wait until the answer is final (its sources block or error shows)."""
     page.fill("#kqa-question textarea", question)
     page.press("#kqa-question textarea", "Enter")
+    _wait_answered(page, expected_answers)
+
+
+def _wait_answered(page, turns: int, after_pending: int | None = None) -> None:
+    """Wait until the page shows ``turns`` turns, the last one final and Ask back in place of Stop;
+    ``after_pending``: and more pending thoughts have been seen than that (a new answer, not the old one)."""
     page.wait_for_function(
-        """([selector, n]) => {
+        """([selector, n, pending]) => {
             const bots = document.querySelectorAll(selector);
-            return bots.length >= n && bots[n - 1].querySelector('.kqa-sources, .kqa-error') !== null;
+            const ask = document.querySelector('#kqa-ask');
+            return bots.length === n && bots[n - 1].querySelector('.kqa-sources, .kqa-error') !== null
+                && ask !== null && ask.offsetParent !== null
+                && (pending === null || (window.__kqa_pending || 0) > pending);
         }""",
-        arg=[BOT, expected_answers],
+        arg=[BOT, turns, after_pending],
         timeout=ANSWER_TIMEOUT_MS,
     )
 
 
 def _watch_answer_states(page) -> None:
-    """Record the last answer's text each time it changes, until its final render (sources) appears."""
+    """Record the last answer's text each time it changes, until its final render (sources) appears, and
+    count the pending "thoughts" (with Gradio's spinner) the page shows."""
     page.evaluate(
-        """() => { window.__kqa_states = [];
+        """() => { window.__kqa_states = []; window.__kqa_pending = 0; window.__kqa_titles = [];
+            let pending = false;
             new MutationObserver(() => {
-                const bots = document.querySelectorAll("#kqa-chat [data-testid='bot']");
+                const bots = document.querySelectorAll("#kqa-chat .bot-row");
                 const last = bots[bots.length - 1];
-                if (last && !last.querySelector('.kqa-sources')) window.__kqa_states.push(last.innerText);
-            }).observe(document.querySelector('#kqa-chat'), {subtree: true, childList: true, characterData: true});
+                if (last && !last.querySelector('.kqa-sources')) {  // the answer message, else the status
+                    const texts = [...last.querySelectorAll("[data-testid='bot']")]
+                        .filter(m => !m.querySelector('.thought-group'));
+                    const title = last.querySelector('.thought-group .title');
+                    window.__kqa_states.push(texts.length ? texts[texts.length - 1].innerText
+                                                          : (title ? title.innerText : last.innerText));
+                }
+                const spinner = document.querySelector("#kqa-chat .thought-group .loading-spinner");
+                const busy = spinner ? spinner.closest('.thought-group') : null;
+                if (busy && !pending) window.__kqa_pending += 1;
+                if (busy && busy.innerText.trim()) window.__kqa_titles.push(busy.innerText.trim());
+                pending = busy !== null;
+            }).observe(document.querySelector('#kqa-chat'),
+                       {subtree: true, childList: true, characterData: true, attributes: true});
         }"""
     )
+
+
+def _pending(page) -> int:
+    return page.evaluate("window.__kqa_pending")
 
 
 def _answer_states(page) -> list[str]:
@@ -85,8 +117,13 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
     _watch_answer_states(page)
     first_question = "What were the three big takeaways from KubeCon Detroit 2022?"
     _ask(page, first_question, 1)
-    # extractive backend: no tokens, but the page showed progress before the final answer replaced it
+    # extractive backend: no tokens, but the page showed its status as a pending thought (spinner) first
     assert any("Searching the recaps" in state for state in _answer_states(page))
+    assert _pending(page) >= 1
+    assert any("Searching the recaps" in title for title in page.evaluate("window.__kqa_titles"))
+    thought = page.locator(BOT).nth(0).locator(".thought-group").first
+    assert thought.locator(".loading-spinner").count() == 0  # the spinner goes when done
+    assert "Answered from 1 post" in thought.inner_text()
 
     answer = page.locator(BOT).nth(0)
     answer_text, _, sources_text = answer.inner_text().partition("Cited posts")
@@ -95,6 +132,11 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
     assert cited.count() >= 1
     assert "Three Big Takeaways" in cited.first.locator(".kqa-title").inner_text()
     assert "North America 2022 (Detroit)" in cited.first.locator(".kqa-event").inner_text()
+    assert re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}", cited.first.locator(".kqa-date").inner_text()
+    )  # the post's date
+    freshness = answer.locator(".kqa-freshness").inner_text()
+    assert freshness.startswith("Post from 20") and "index updated" in freshness, freshness
     assert "seed-kubecon-detroit-2022-three-takeaways.md" in cited.first.locator(".kqa-link").inner_text()
     evidence = answer.locator("details.kqa-citation").first
     quote = evidence.locator(".kqa-quote")
@@ -115,9 +157,12 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
     assert cited_events and all("Detroit" in event for event in cited_events), cited_events
     assert "platform engineering" in follow_up.inner_text().lower()
 
-    # Feedback on the last answer: thumbs down with a comment -> one JSONL line with the whole context.
+    # The one rating control: a reason from the answer's feedback menu, with a comment -> one JSONL line
+    # with the whole context.
     page.fill("#kqa-comment textarea", "should name the IDP vendors")
-    page.click("#kqa-down")
+    follow_up.hover()
+    page.locator("#kqa-chat button[aria-label='Feedback']").nth(1).click()
+    page.locator("#kqa-chat button.extra-feedback-option", has_text="Incomplete").nth(1).click()
     page.wait_for_function(
         "() => /Thanks/.test(document.querySelector('#kqa-feedback-note').innerText)", timeout=30_000
     )
@@ -126,6 +171,7 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
     assert len(lines) == 1
     record = lines[0]
     assert record["rating"] == "down" and record["comment"] == "should name the IDP vendors"
+    assert record["reasons"] == ["incomplete"]
     assert record["question"] == "What did it say about platform engineering?"
     assert "Detroit" in record["standalone_question"]
     assert record["history"][0] == {"role": "user", "content": first_question}
@@ -135,12 +181,13 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
 
     # The chatbot's own thumbs on the first answer rate that answer, not the last one.
     answer.hover()
-    page.locator("#kqa-chat button[aria-label='Like']").first.click()
+    page.locator("#kqa-chat button[aria-label='Like']").nth(0).click()
     page.wait_for_function(
         "() => document.querySelector('#kqa-feedback-note').innerText.includes('👍')", timeout=30_000
     )
     lines = [json.loads(line) for line in feedback_file.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 2 and lines[1]["rating"] == "up" and lines[1]["question"] == first_question
+    assert lines[1]["reasons"] == []
     assert dialogs == []
 
     follow_up.locator("details.kqa-citation").first.locator("summary").click()
@@ -149,6 +196,61 @@ def test_chat_answers_with_citations_follow_up_feedback_and_screenshot(browser, 
     assert screenshot.stat().st_size > 10_000
     if target := os.environ.get("KQA_SCREENSHOT_PATH"):
         shutil.copy(screenshot, target)
+    page.close()
+
+
+def _user_texts(page) -> list[str]:
+    return page.locator(USER).all_inner_texts()
+
+
+def test_retry_undo_and_edit_rewind_the_conversation(browser, seeded_app):
+    page, dialogs = _open_page(browser, seeded_app.url)
+    _watch_answer_states(page)
+    first, second = (
+        "What were the three big takeaways from KubeCon Detroit 2022?",
+        "What did it say about platform engineering?",
+    )
+    _ask(page, first, 1)
+    _ask(page, second, 2)
+    assert not page.locator("#kqa-stop").is_visible()
+
+    # Retry: the last question is answered again in place (still with the first turn as its history)
+    seen = _pending(page)
+    page.locator(BOT).nth(1).hover()
+    page.locator("#kqa-chat button[aria-label='Retry']").last.click()
+    _wait_answered(page, 2, after_pending=seen)
+    assert _user_texts(page) == [first, second]
+    events = page.locator(BOT).nth(1).locator(".kqa-cited-post .kqa-event").all_inner_texts()
+    assert events and all("Detroit" in event for event in events), events
+
+    # Undo: the last question and its answer go, and the question is back in the box to change
+    page.locator(BOT).nth(1).hover()
+    page.locator("#kqa-chat button[aria-label='Undo']").last.click()
+    page.wait_for_function("n => document.querySelectorAll(n).length === 1", arg=BOT, timeout=30_000)
+    assert _user_texts(page) == [first]
+    assert page.locator("#kqa-question textarea").input_value() == second
+
+    # Edit the first question: the conversation is asked again from there with the new words
+    edited = "What did the Datadog recap say about Cilium (and eBPF)?"
+    seen = _pending(page)
+    page.locator(USER).nth(0).hover()
+    page.locator("#kqa-chat button[aria-label='Edit']").first.click()
+    page.locator("#kqa-chat textarea.edit-textarea").fill(edited)
+    page.locator("#kqa-chat button[aria-label='Submit']").click()
+    _wait_answered(page, 1, after_pending=seen)
+    assert _user_texts(page) == [edited]
+    events = page.locator(BOT).nth(0).locator(".kqa-cited-post .kqa-event").all_inner_texts()
+    assert events and all("Valencia" in event for event in events), events
+
+    # The turns behind the page followed every step: rating the answer records the edited question
+    page.locator(BOT).nth(0).hover()
+    page.locator("#kqa-chat button[aria-label='Dislike']").nth(0).click()
+    page.wait_for_function(
+        "() => document.querySelector('#kqa-feedback-note').innerText.includes('👎')", timeout=30_000
+    )
+    record = json.loads((seeded_app.home / "feedback.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert record["question"] == edited and record["history"] == [] and record["rating"] == "down"
+    assert dialogs == []
     page.close()
 
 
@@ -238,5 +340,82 @@ def test_answer_streams_token_by_token_with_the_embedded_llm(browser, start_app,
     final = page.locator(BOT).nth(0)
     assert final.locator(".kqa-sources").count() == 1
     assert final.locator(".kqa-cited-post, .kqa-closest-post").count() >= 1
+    assert dialogs == []
+    page.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to see whether the LLM still works."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_rate(pid: int, seconds: float) -> float:
+    import time
+
+    start = _cpu_seconds(pid)
+    time.sleep(seconds)
+    return (_cpu_seconds(pid) - start) / seconds
+
+
+@pytest.mark.slow
+def test_stop_ends_the_answer_and_the_llm_stops_working(browser, start_app, tmp_path):
+    """The embedded LLM writing a long answer; Stop ends it at once, the process goes idle, and the page
+    answers the next question. Prints the figures (seconds to stop, CPU use while writing and after)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llm]')")
+    import time
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("measuring the LLM's CPU use needs Linux /proc")
+    data_dir = tmp_path / "data"
+    shutil.copytree(REPO / "data", data_dir)
+    # one thread: the model writes slowly enough for Stop to land while it writes
+    app = start_app(tmp_path / "home", data_dir, {"KQA_LLM_BACKEND": "llamacpp", "KQA_LLM_THREADS": "1",
+                                                  "KQA_LLM_TIMEOUT_S": "600"})  # fmt: skip
+    page, dialogs = _open_page(browser, app.url)
+    _watch_answer_states(page)
+    page.fill("#kqa-question textarea", "What were the three big takeaways from KubeCon Detroit 2022?")
+    page.press("#kqa-question textarea", "Enter")
+    page.wait_for_function(
+        "() => window.__kqa_titles.some(t => t.includes('Writing the answer'))", timeout=ANSWER_TIMEOUT_MS
+    )
+    working = _cpu_rate(app.process.pid, 1.0)  # the model reading the prompt
+    if target := os.environ.get("KQA_SCREENSHOT_DIR"):  # the pending thought, with its spinner
+        page.screenshot(path=str(Path(target) / "screenshot-writing.png"), full_page=True)
+    # Stop as soon as the model's first words are in the answer message under the pending thought
+    page.wait_for_function(
+        "() => window.__kqa_states.some(t => t.length > 10 && !/Searching|Writing/.test(t))",
+        timeout=ANSWER_TIMEOUT_MS,
+        polling=50,
+    )
+    pressed = time.perf_counter()
+    page.click("#kqa-stop")
+    page.wait_for_function(
+        """(selector) => { const rows = document.querySelectorAll(selector); const last = rows[rows.length - 1];
+            const ask = document.querySelector('#kqa-ask');
+            return ask && ask.offsetParent !== null && last && /Stopped/.test(last.innerText); }""",
+        arg=BOT,
+        timeout=60_000,
+    )
+    stopped_after = time.perf_counter() - pressed
+    answer = page.locator(BOT).last.locator("[data-testid='bot']").last  # the answer, after the thought
+    shown = answer.inner_text()
+    time.sleep(1.0)  # a token already in flight may still land
+    after = _cpu_rate(app.process.pid, 4.0)
+    assert answer.inner_text() == shown and "Stopped before the answer was finished" in shown  # no more words
+    print(f"\nstop: page settled {stopped_after:.2f} s after Stop; CPU {working:.2f} s/s while the model "
+          f"worked, {after:.2f} s/s after")  # fmt: skip
+    assert stopped_after < 15, stopped_after  # generous: the machine is shared (the target is 2 s)
+    assert after < 0.3 and after < working / 3, (working, after)  # the LLM stopped working
+    thought = page.locator(BOT).last.locator(".thought-group .title")
+    assert "Stopped" in thought.inner_text()
+    assert page.locator(BOT).last.locator(".loading-spinner").count() == 0
+    if target:
+        page.screenshot(path=str(Path(target) / "screenshot-stopped.png"), full_page=True)
+
+    # the page (and the model) answer the next question; the stopped turn counts as a turn
+    _ask(page, "What were the three big takeaways from KubeCon Detroit 2022?", 2)
+    assert page.locator(BOT).nth(1).locator(".kqa-sources").count() == 1
+    assert "Traceback" not in app.log_tail(20_000)
     assert dialogs == []
     page.close()

@@ -18,6 +18,11 @@ def _to_html(markdown: str) -> str:
     return MarkdownIt("commonmark", {"html": True}).render(markdown)
 
 
+def _page(answer: Answer, updated_at: str | None = None) -> str:
+    """Every message of a finished turn (thought, answer, sources) as the page renders it."""
+    return "\n".join(_to_html(m["content"]) for m in render.answer_messages(answer, ["Searching"], 1.0, updated_at))
+
+
 def _citation(
     n: int, source_id: str = "post-a", quote: str = "Platform engineering was everywhere."
 ) -> Citation:
@@ -27,11 +32,11 @@ def _citation(
     )  # fmt: skip
 
 
-def _source(source_id: str, cited: bool, snippet: str = "snippet text", url: str = "") -> Source:
+def _source(source_id: str, cited: bool, snippet: str = "snippet text", url: str = "", date: str = "") -> Source:
     return Source(
         source_id=source_id, title=f"Title of {source_id}", event="KubeCon + CloudNativeCon Europe 2022 (Valencia)",
         url_or_path=url or f"data/{source_id}.md", score=0.5, dense_similarity=0.61, snippet=snippet, year=2022,
-        cited=cited,
+        cited=cited, date=date,
     )  # fmt: skip
 
 
@@ -59,7 +64,7 @@ def test_answer_with_citations_lists_cited_posts_quotes_and_uncited_apart():
         sources=[_source("post-a", True), _source("post-b", False, snippet="another passage")],
         backend="extractive",
     )
-    rendered = _to_html(render.render_answer(answer))
+    rendered = _page(answer)
     cited, _, uncited = rendered.partition("Also retrieved, not cited")
     # one entry for post-a holding both citations, each quote in its own expandable block
     assert cited.count('class="kqa-cited-post"') == 1
@@ -78,7 +83,7 @@ def test_hostile_post_content_is_escaped_in_sources():
         citations=[Citation(1, "evil", HOSTILE, HOSTILE, "javascript:alert(1)", HOSTILE, 0, 10)],
         sources=[_source("other", False, snippet=HOSTILE, url='https://ok.example/"><script>x</script>')],
     )
-    rendered = _to_html(render.render_answer(answer))
+    rendered = _page(answer)
     assert "<script" not in rendered and "<img" not in rendered
     assert 'href="javascript' not in rendered
     assert "<code>javascript:alert(1)</code>" in rendered  # not a link, shown as text
@@ -92,7 +97,7 @@ def test_abstention_shows_closest_posts_instead_of_citations():
         sources=[_source("near-1", False), _source("near-2", False)],
         abstained=True,
     )
-    rendered = _to_html(render.render_answer(answer))
+    rendered = _page(answer)
     assert "Closest posts" in rendered and "Cited posts" not in rendered
     assert rendered.count('class="kqa-closest-post"') == 2
 
@@ -148,3 +153,29 @@ def test_a_url_in_the_answer_text_is_shown_but_never_linked():
     page = _to_html(render.escape_answer("Get it from http://malware.example/x?a=1 or www.evil.example today [1]."))
     assert "<a " not in page
     assert "<code>http://malware.example/x?a=1</code>" in page and "<code>www.evil.example</code>" in page
+
+
+def test_a_turn_is_a_closed_thought_the_answer_with_dates_and_age_and_a_sources_message():
+    from datetime import UTC, datetime
+
+    answer = Answer(
+        question="q", text="Platform engineering went mainstream [1].", citations=[_citation(1)],
+        sources=[_source("post-a", True, date="2022-10-31"), _source("post-b", False, date="<b>2023</b>")],
+        removed_sentences=["An unsupported claim."],
+    )  # fmt: skip
+    thought, text, sources = render.answer_messages(answer, ["Searching the recaps…"], 2.26, "2026-05-01T10:00:00+00:00")
+    assert thought["metadata"] == {"title": "Answered from 1 post", "status": "done", "duration": 2.3}
+    assert "removed 1 the posts do not state" in thought["content"]
+    assert "metadata" not in text and "kqa-sources" not in text["content"]
+    assert "Post from 2022-10-31 · index updated" in text["content"]
+    assert sources["metadata"] == {"title": "Sources · 1 cited post"} and "kqa-sources" in sources["content"]
+    assert '<span class="kqa-date">2022-10-31</span>' in sources["content"]
+    assert "&lt;b&gt;2023&lt;/b&gt;" in sources["content"] and "<b>2023" not in sources["content"]
+    now = datetime(2026, 5, 1, 13, 0, tzinfo=UTC)
+    assert "index updated 3 hours ago" in render.render_freshness(answer, "2026-05-01T10:00:00+00:00", now)
+    assert "index updated" not in render.render_freshness(answer, None)
+
+
+def test_the_typed_question_comes_back_from_its_rendered_form():
+    for question in ("What did it say about (Backstage) & *IDPs*?", "1. first <b>bold</b> [x](y)", "a\\b"):
+        assert render.unescape_user(render.render_user(question)) == question
