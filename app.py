@@ -2,6 +2,8 @@
 
     python app.py [--host 127.0.0.1] [--port 7860]   # web chat (ingests data/ first if the index is empty)
     python app.py slack [ARGS ...]                    # Slack bot (see `python app.py slack --help`)
+    python app.py api [--host 127.0.0.1] [--port 8000] # HTTP answer service: OpenAI-compatible API, /v1/ask, MCP at /mcp
+    python app.py mcp                                 # MCP server over stdio (tools search_recaps, ask_recaps)
 
 Backends come from ``KQA_*`` settings (see README): e.g. ``KQA_CHROMA_URL`` for a Chroma server,
 ``KQA_LLM_BACKEND=openai`` + ``KQA_OPENAI_BASE_URL`` for an OpenAI-compatible LLM.
@@ -20,7 +22,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="app.py",
-        description="KubeCon Recap QA web chat. Use `python app.py slack ...` for the Slack bot.",
+        description="KubeCon Recap QA web chat. Use `python app.py slack ...` for the Slack bot, "
+        "`python app.py api ...` for the HTTP answer service (OpenAI-compatible, MCP at /mcp) and "
+        "`python app.py mcp` for the MCP server over stdio.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
@@ -33,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from slackbot.cli import main as slack_main  # lazy: the web chat needs no Slack packages
 
         return slack_main(argv[1:])
+    if argv and argv[0] in ("api", "mcp"):
+        from apiserver.cli import api_main, mcp_main  # lazy: the web chat needs no FastAPI or MCP
+
+        return (api_main if argv[0] == "api" else mcp_main)(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from webchat.access import AccessError
