@@ -104,10 +104,7 @@ class RemoteAssistant:
                     raise _error(response, self.url)
                 finished = False
                 for data in _sse_data(response.iter_lines()):
-                    payload = json.loads(data)
-                    if "error" in payload:
-                        raise _from_error_body(payload, None, self.url)
-                    item = StreamEvent.from_dict(payload)
+                    item = _event(data, self.url)
                     finished = item.kind == "answer"
                     yield item
                 if not finished:
@@ -116,10 +113,6 @@ class RemoteAssistant:
                     )
         except httpx.HTTPError as exc:
             raise _unreachable(exc, self.url) from None
-        except (ValueError, KeyError) as exc:
-            raise AnswerServiceError(
-                f"The answer service at {safe_url(self.url)} sent an event this client cannot read ({exc})."
-            ) from None
 
     def index_status(self):
         """``Assistant.index_status`` through ``GET /v1/status``."""
@@ -167,6 +160,20 @@ def _sse_data(lines: Iterator[str]) -> Iterator[str]:
             data.append(line[5:].removeprefix(" "))
     if data:
         yield "\n".join(data)
+
+
+def _event(data: str, url: str) -> StreamEvent:
+    """One ``data:`` payload as a StreamEvent; an ``{"error": ...}`` payload raises the error it names."""
+    try:
+        payload = json.loads(data)
+        if "error" in payload:
+            error = _from_error_body(payload, None, url)
+        else:
+            return StreamEvent.from_dict(payload)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnswerServiceError(f"The answer service at {safe_url(url)} sent an event this client cannot read "
+                                 f"({type(exc).__name__}).") from None  # fmt: skip
+    raise error
 
 
 def _json(response: httpx.Response, url: str) -> dict:

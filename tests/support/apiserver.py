@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +82,13 @@ def start_api(home: Path, data_dir: Path, keys: tuple[str, ...] = (), timeout: f
 
 def stop_api(server: ApiServer) -> None:
     stop_process(server.process, timeout=20)
+
+
+@contextmanager
+def answer_service(root: Path, data_dir: Path, keys: tuple[str, ...] = (API_KEY,), **env: str) -> Iterator[ApiServer]:
+    """An answer service over ``data_dir`` (ingested into ``root/home`` first) for the front ends' tests."""
+    server = start_api(ingest_home(root / "home", data_dir), data_dir, keys=keys, **env)
+    try:
+        yield server
+    finally:
+        stop_api(server)
