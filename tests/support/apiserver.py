@@ -17,7 +17,7 @@ from tests.support.processes import free_port, log_tail, start_server, stop_proc
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "kqa-test-key-3f9a1c7e5b"
-OTHER_KEY = "kqa-other-key-8d2e6a4f1c"
+OTHER_KEY = "kqa-demo-key-5e1d7c"  # the README's example key (its snippets run as written)
 
 
 def base_env(home: Path, data_dir: Path, **extra: str) -> dict[str, str]:
