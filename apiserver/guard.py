@@ -79,12 +79,11 @@ class ApiAccess:
                 return "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
         return None
 
-    def allow(self, caller: str, address: str) -> None:
+    def allow(self, caller: str) -> None:
         """Count one question for ``caller``; raises :class:`RateLimited` over ``KQA_API_RATE_LIMIT``."""
-        if not self.keys and is_loopback(self.host):
+        if not self.keys:  # then the host is loopback (see __init__): the machine's own user
             return
-        who = caller if caller != "local" else f"addr:{address}"
-        if not self.limiter.hit(self.rate, "ask", who):
+        if not self.limiter.hit(self.rate, "ask", caller):
             raise RateLimited(
                 f"Too many requests ({self.settings.api_rate_limit} per key); wait a minute and try again."
             )

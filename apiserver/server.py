@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from apiserver.guard import ApiAccess, Guard, RateLimited, error_body, public_message
 from apiserver.mcp_tools import build_mcp, citations_of
 from rag import errors
+from rag.components.tokens import count_tokens
 from rag.errors import InvalidQuestionError, KQAError
 from rag.settings import Settings
 from rag.types import Answer, StreamEvent
@@ -138,9 +139,8 @@ def create_app(settings: Settings, host: str = "127.0.0.1", assistant: Any = Non
 
     def admit(request: Request) -> None:
         caller = request.scope.get("state", {}).get("caller", "local")
-        address = request.client.host if request.client else "unknown"
         try:
-            access.allow(caller, address)
+            access.allow(caller)
         except RateLimited as exc:
             raise fail(exc) from None
 
@@ -273,12 +273,13 @@ def create_app(settings: Settings, host: str = "127.0.0.1", assistant: Any = Non
             except KQAError as exc:
                 raise fail(exc) from None
             answer = readable(answer)
+            completion_tokens = count_tokens(answer.text)
             return {
                 "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                              "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": 0,
-                          "total_tokens": answer.prompt_tokens},
+                "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": answer.prompt_tokens + completion_tokens},
                 **_citation_fields(answer),
             }  # fmt: skip
 

@@ -178,7 +178,8 @@ class Settings(BaseSettings):
         "or logged). Required to serve on a non-loopback address.",
     )
     api_rate_limit: str = Field(
-        "30/minute", description="API server: questions and searches per key (per address without keys), limits syntax."
+        "30/minute",
+        description="API server: questions per key, limits syntax (a keyless service on loopback is not limited).",
     )
     answer_url: str | None = Field(
         None,
