@@ -3,8 +3,9 @@
     python bench/memory_services.py                          # the shared corpus, embedded LLM
     KQA_LLM_BACKEND=extractive python bench/memory_services.py --data data --json out/bench/memory.json
 
-Every process is real, on loopback, sharing one ``chroma run`` server (filled from ``--data`` by the web
-chat's start-up ingest; the embedded store serves one process only, so two front ends need it):
+Every process is real, on loopback, sharing one ``chroma run`` server (filled from ``--data`` first by
+``python -m ingest`` in a process of its own, so no front end's figure includes an ingest; the embedded
+store serves one process only, so two front ends need the server):
 
 * **each loads everything** (today): ``python app.py`` (web chat) + ``python app.py slack`` (Slack bot,
   against the mock Slack Web API of the Slack tests), each with its own embedding model, LLM and index
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -198,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
             log_path=work / "chroma.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, name="chroma run",
         ) as chroma:  # fmt: skip
             url = f"http://127.0.0.1:{port}"
-            # first: today's set-up; its web chat fills the Chroma server from --data at start-up
+            ingest = subprocess.run(
+                [sys.executable, "-m", "ingest", "--chroma-url", url, str(args.data)], cwd=REPO,
+                env=base_env(work / "ingest", args.data), capture_output=True, text=True,
+            )  # fmt: skip
+            if ingest.returncode != 0:
+                raise SystemExit(f"ingest failed:\n{ingest.stderr[-3000:]}")
             for name in ("each loads everything", "answer service"):
                 print(f"running: {name}", file=sys.stderr)
                 results[name] = run_setup(name, work / name.replace(" ", "-"), args.data, url, mock, args)
