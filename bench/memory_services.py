@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             results["chroma server"] = memory_mb(chroma.pid)
     finally:
         mock.stop()
+        shutil.rmtree(work, ignore_errors=True)  # homes, store and logs: nothing to keep but the figures
     results["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     before, after = results["each loads everything"]["total"], results["answer service"]["total"]
     results["saved_rss_mb"] = round(before["rss_mb"] - after["rss_mb"], 1)
