@@ -2,6 +2,8 @@
 
     python app.py [--host 127.0.0.1] [--port 7860]   # web chat (ingests data/ first if the index is empty)
     python app.py slack [ARGS ...]                    # Slack bot (see `python app.py slack --help`)
+    python app.py api [--host 127.0.0.1] [--port 8000] # HTTP answer service: OpenAI-compatible API, /v1/ask, MCP at /mcp
+    python app.py mcp                                 # MCP server over stdio (tools search_recaps, ask_recaps)
 
 Installed, the same commands are ``kqa-web``, ``kqa-slack`` and ``kqa-api`` (console scripts below).
 Without ``--host``/``--port`` the web chat honours Gradio's ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``.
@@ -25,7 +27,9 @@ def parse_args(argv: list[str], prog: str = "app.py") -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="KubeCon Recap QA web chat. Use `python app.py slack ...` for the Slack bot.",
+        description="KubeCon Recap QA web chat. Use `python app.py slack ...` for the Slack bot, "
+        "`python app.py api ...` for the HTTP answer service (OpenAI-compatible, MCP at /mcp) and "
+        "`python app.py mcp` for the MCP server over stdio.",
     )
     parser.add_argument("--host", help="interface to listen on (default: GRADIO_SERVER_NAME, else 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: GRADIO_SERVER_PORT, else 7860)")
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None, prog: str = "app.py") -> int:
         from slackbot.cli import main as slack_main  # lazy: the web chat needs no Slack packages
 
         return slack_main(argv[1:])
+    if argv and argv[0] in ("api", "mcp"):
+        from apiserver.cli import api_main, mcp_main  # lazy: the web chat needs no FastAPI or MCP
+
+        return (api_main if argv[0] == "api" else mcp_main)(argv[1:])
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from webchat.access import AccessError

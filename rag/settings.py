@@ -182,6 +182,32 @@ class Settings(BaseSettings):
         50, ge=1, description="Web chat: questions in one conversation; then the user starts a new one."
     )
 
+    # --- HTTP API, MCP and the shared answer service (apiserver/, rag/remote.py) ----------------
+    api_keys: SecretStr | None = Field(
+        None,
+        description="API server: comma-separated keys clients send as 'Authorization: Bearer KEY' (never shown "
+        "or logged). Required to serve on a non-loopback address.",
+    )
+    api_rate_limit: str = Field(
+        "30/minute",
+        description="API server: questions per key, limits syntax (a keyless service on loopback is not limited).",
+    )
+    answer_url: str | None = Field(
+        None,
+        description="Answer service (`python app.py api`) the web chat and Slack bot ask instead of loading the "
+        "index and the LLM themselves, e.g. http://127.0.0.1:8000.",
+    )
+    answer_api_key: SecretStr | None = Field(
+        None, description="The key sent to KQA_ANSWER_URL (one of its KQA_API_KEYS; never shown or logged)."
+    )
+    answer_timeout_s: float = Field(300.0, gt=0, description="Longest wait for one answer from KQA_ANSWER_URL.")
+
+    @field_validator("api_keys", "answer_url", "answer_api_key", mode="before")
+    @classmethod
+    def _blank_answer_service_is_none(cls, value):
+        """An empty ``KQA_ANSWER_URL=`` means "answer locally", not a URL of ''."""
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
     @field_validator(
         "chroma_url", "chroma_path", "chroma_token", "feedback_path", "web_users_file", "web_proxy_user_header",
         mode="before",

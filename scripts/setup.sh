@@ -18,7 +18,7 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" torch==2.13.0
 # llama.cpp is built from source; the native build enables AMX on these CPUs and segfaults.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
-extras="llm,web,slack,eval"
+extras="llm,web,slack,api,eval"
 [ $want_test = 1 ] && extras="$extras,dev,otel"
 "${PIP[@]}" -e ".[${extras}]"
 

@@ -183,9 +183,9 @@ class SlackBot:
     # ------------------------------------------------------------------ lifecycle
 
     def _default_assistant(self) -> AnswerSource:
-        from rag.assistant import Assistant
+        from rag.remote import answer_service
 
-        return Assistant(self.settings)
+        return answer_service(self.settings)
 
     @property
     def assistant(self) -> AnswerSource:

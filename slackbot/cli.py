@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings, slack: SlackSettings) -> int:
     from slack_bolt.error import BoltError
 
-    from rag.assistant import Assistant
+    from rag.remote import answer_service
     from slackbot.bot import SlackBot
     from slackbot.server import HTTPTransport, SocketModeTransport
 
-    assistant = Assistant(settings)
+    assistant = answer_service(settings)  # KQA_ANSWER_URL: a RemoteAssistant; no index or LLM in this process
     try:
         status = assistant.index_status()
         log.info("Index: %s posts, %s chunks (%s)", status.posts, status.chunks, status.store)

@@ -64,19 +64,28 @@ def warm_up(settings: Settings) -> None:
 def serve(host: str, port: int, settings: Settings | None = None, **launch_kwargs: Any) -> None:
     """Check the access settings for ``host`` (before anything loads), build the one Assistant, ingest if
     needed, and serve the page until interrupted. Raises :class:`webchat.access.AccessError`."""
-    from rag.assistant import Assistant
+    from rag.remote import answer_service
     from webchat.access import Access
     from webchat.chat import ChatService
     from webchat.ui import build_demo, launch
 
     settings = settings or get_settings()
     access = Access(settings, host)
-    assistant = Assistant(settings=settings)
-    ingest_if_empty(assistant, settings)
-    warm_up(settings)
+    assistant = answer_service(settings)  # KQA_ANSWER_URL: a RemoteAssistant; no index or LLM in this process
+    if not settings.answer_url:
+        ingest_if_empty(assistant, settings)
+        warm_up(settings)
     demo = build_demo(ChatService(assistant, settings), settings, access)
     log.info(
-        "web chat on http://%s:%d (access %s, backend %s, %s, %d concurrent answers)",
-        host, port, access.mode, settings.llm_backend, settings.describe_store(), settings.web_concurrency,
+        "web chat on http://%s:%d (access %s, answers from %s, %d concurrent answers)",
+        host, port, access.mode, _answers_from(settings), settings.web_concurrency,
     )  # fmt: skip
     launch(demo, host, port, access, **launch_kwargs)
+
+
+def _answers_from(settings: Settings) -> str:
+    from rag.redaction import safe_url
+
+    if settings.answer_url:
+        return f"the answer service at {safe_url(settings.answer_url)}"
+    return f"backend {settings.llm_backend}, {settings.describe_store()}"

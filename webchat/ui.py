@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 100
 SAME_RATING_S = 5.0
 STOP_WAIT_S = 30.0  # Stop waits at most this long for the cancelled answer to end (one token, normally)
+REMOTE_INGEST_NOTE = (
+    "Answers come from the answer service (KQA_ANSWER_URL); this page holds no index, so re-ingest on the "
+    "service's host: `python -m ingest` against its store."
+)
 EXAMPLE_QUESTIONS = [
     "What were the big takeaways from KubeCon North America 2022 in Detroit?",
     "What did people say about platform engineering?",
@@ -192,6 +196,9 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
 
     def reingest(event: str, year: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         lines: list[str] = []
+        if settings.answer_url:  # the button is hidden then; a direct API call gets the same note
+            yield REMOTE_INGEST_NOTE, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
         if not access.is_admin(request):
             yield (
                 "Only an admin can re-run the ingest (sign in as one, or run `python -m ingest` on the server).",
@@ -277,7 +284,10 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
                         f"Re-run ingest of {settings.data_dir.name}/",
                         variant="secondary",
                         elem_id="kqa-reingest",
+                        visible=not settings.answer_url,
                     )
+                if settings.answer_url:
+                    gr.Markdown(REMOTE_INGEST_NOTE, elem_id="kqa-remote-note")
                 ingest_log = gr.Textbox(
                     label="Ingest progress", lines=10, interactive=False, elem_id="kqa-ingest-log"
                 )
