@@ -13,6 +13,7 @@ import sys
 from rag.errors import KQAError
 from rag.redaction import protect_logs
 from rag.settings import get_settings
+from rag.version import add_version_argument
 
 log = logging.getLogger("kqa.api")
 
@@ -27,6 +28,7 @@ def api_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    add_version_argument(parser)
     return parser
 
 
@@ -73,6 +75,7 @@ def mcp_main(argv: list[str] | None = None) -> int:
         "The same tools are served over streamable HTTP at /mcp by `python app.py api`.",
     )
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    add_version_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from apiserver.mcp_tools import build_mcp
