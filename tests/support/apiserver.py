@@ -30,6 +30,9 @@ def base_env(home: Path, data_dir: Path, **extra: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        # One shared service answers a whole test module within a minute: only the test of the limit
+        # itself sets a low one, so no other test depends on how fast the machine runs them.
+        "KQA_API_RATE_LIMIT": "100000/minute",
         **extra,
     }
 
