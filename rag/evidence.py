@@ -566,8 +566,8 @@ def _outline(
     question: str,
     question_embedding: np.ndarray | None,
 ) -> Passage | None:
-    """The structure of the best post that has one: the entries under the heading the question names
-    (its sub-headings, else its list items), or the post's top-level headings."""
+    """The structure of the best post that has one: the entries under the heading or list intro the
+    question names (its sub-headings, else its list items), or the post's top-level headings."""
     for doc_id in list(dict.fromkeys(s.doc_id for s in ranked))[:2]:
         sentences = siblings.get(doc_id, [])
         post = sentences[0].post if sentences else None
