@@ -60,7 +60,6 @@ MAX_LIST_ITEMS = 8
 MAX_OUTLINE_ENTRIES = 10
 MAX_LABEL_WORDS = 16  # a section line longer than this (a tweet turned heading) is cut
 MIN_WORDS = 4  # shorter lines (captions, fragments) are context, not evidence
-MIN_ITEM_WORDS = 3  # a list item is an entry of its list even when short ("DNS is hard")
 MAX_SCORED_SENTENCES = 72  # bounds the sentence-embedding work per question (~0.2 s on 2 cores)
 _LEAN_ON_PREVIOUS = ("it ", "its ", "this ", "that ", "these ", "those ", "they ", "he ", "she ", "his ",
                      "her ", "their ", "however", "also", "but ", "so ", "then ", "which ")  # fmt: skip
@@ -265,8 +264,7 @@ def sentence_kind(text: str) -> SentenceKind:
 
 
 def is_evidence(text: str, title: str = "") -> bool:
-    """Prose of at least ``MIN_WORDS`` words, or a list item of ``MIN_ITEM_WORDS``, that is not an
-    instruction to an AI.
+    """Prose or a list item of at least ``MIN_WORDS`` words that is not an instruction to an AI.
 
     Headings (context, see the module doc), image captions, table rows, the title repeated and short
     fragments are not statements a citation can rest on.
@@ -277,8 +275,7 @@ def is_evidence(text: str, title: str = "") -> bool:
     shown = plain(stripped)
     if not shown or (title and flat(stripped).lower() == title.strip().lower()):
         return False
-    least = MIN_ITEM_WORDS if sentence_kind(stripped) == "item" else MIN_WORDS
-    return len(shown.split()) >= least and not looks_like_instruction(stripped)
+    return len(shown.split()) >= MIN_WORDS and not looks_like_instruction(stripped)
 
 
 def _heading_label(path: Sequence[PostHeading]) -> str:
@@ -566,8 +563,8 @@ def _outline(
     question: str,
     question_embedding: np.ndarray | None,
 ) -> Passage | None:
-    """The structure of the best post that has one: the entries under the heading or list intro the
-    question names (its sub-headings, else its list items), or the post's top-level headings."""
+    """The structure of the best post that has one: the entries under the heading the question names
+    (its sub-headings, else its list items), or the post's top-level headings."""
     for doc_id in list(dict.fromkeys(s.doc_id for s in ranked))[:2]:
         sentences = siblings.get(doc_id, [])
         post = sentences[0].post if sentences else None
@@ -587,22 +584,29 @@ def outline_entries(
         s for s in sentences if s.kind == "heading" and s.display and not _same(s.display, post.title)
     ]
     terms = set(content_terms(question))
-    # What names a part of the post: a heading, or a line that introduces a list ("Their key takeaways
-    # were:"), sharing words with the question beyond the post's own subject (its title's words match
-    # every heading of "Istio at KubeCon NA 2025"). The one sharing the largest share of its words wins
-    # ("What We Heard in Atlanta" for "What themes did Istio hear…?") when it has entries under it.
-    naming = terms - set(content_terms(post.title))
-    anchors = [*headings, *(s for s in sentences if s.kind == "text" and s.display.rstrip().endswith(":"))]
-    scored = []
-    for anchor in anchors:
-        own = set(content_terms(anchor.display))
-        shared = sum(any(_same_word(a, t) for t in naming) for a in own)
-        if shared:
-            scored.append((shared / len(own), anchor))
-    for _, named in sorted(scored, key=lambda pair: pair[0], reverse=True):
-        entries = _entries_under(sentences, named, post)
+    # The heading the question names: the one sharing most of its words with the question ("Top Five
+    # Trends at Kubecon EU" for "What trends did the Botkube recap list?") that has entries under it.
+    ranked = sorted(
+        (h for h in headings if set(content_terms(h.display)) & terms),
+        key=lambda h: len(set(content_terms(h.display)) & terms) / len(set(content_terms(h.display))),
+        reverse=True,
+    )
+    for named in ranked:
+        level = _level(named)
+        children: list[EvidenceSentence] = []
+        for s in _after(sentences, named):
+            if s.kind == "heading" and _level(s) <= level:
+                break
+            children.append(s)
+        sub = [s for s in children if s.kind == "heading"]
+        if sub:
+            top = min(_level(s) for s in sub)
+            entries = [s for s in sub if _level(s) == top]
+        else:
+            entries = [s for s in children if s.kind == "item"]
+        entries = _numbered_first([s for s in entries if not _GENERIC_HEADINGS.match(s.display)])
         if len(entries) >= 2:
-            return entries, named.display.rstrip(" :")
+            return entries, named.display
     # The post's own structure answers only when the question is about what the post is: its title
     # shares a word with the question ("the three big takeaways" of "Three Big Takeaways"), or the
     # post numbers its sections ("1. …", "2. …"). A diary's "Day 1 / Day 2" is no list of tips.
@@ -614,41 +618,6 @@ def outline_entries(
         if len(numbered) >= 2 and (numbered is not entries or terms & title_terms):
             return numbered, post.title
     return [], ""
-
-
-def _entries_under(
-    sentences: list[EvidenceSentence], named: EvidenceSentence, post: PostText
-) -> list[EvidenceSentence]:
-    """A heading's sub-headings of the first level below it, else its list items; a list intro's items
-    (up to the first paragraph that is not one: an item's second sentence belongs to it)."""
-    following = _after(sentences, named)
-    if named.kind != "heading":
-        items: list[EvidenceSentence] = []
-        for s in following:
-            if s.kind == "heading" or (s.kind != "item" and (not items or "\n" in post.slice(items[-1].end, s.start))):
-                break
-            if s.kind == "item":
-                items.append(s)
-        return _numbered_first(items)
-    level = _level(named)
-    children: list[EvidenceSentence] = []
-    for s in following:
-        if s.kind == "heading" and _level(s) <= level:
-            break
-        children.append(s)
-    sub = [s for s in children if s.kind == "heading"]
-    if sub:
-        top = min(_level(s) for s in sub)
-        entries = [s for s in sub if _level(s) == top]
-    else:
-        entries = [s for s in children if s.kind == "item"]
-    return _numbered_first([s for s in entries if not _GENERIC_HEADINGS.match(s.display)])
-
-
-def _same_word(a: str, b: str) -> bool:
-    """Stems of one word: equal, or one the other's start with at least four letters (hear/heard)."""
-    short, long = sorted((a, b), key=len)
-    return a == b or (len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 2)
 
 
 def _numbered_first(entries: list[EvidenceSentence]) -> list[EvidenceSentence]:

@@ -101,32 +101,3 @@ def test_extractive_answers_quote_the_posts_verbatim(corpus_assistant, shared_co
             text = source_text(shared_corpus_dir / f"{citation.source_id}.md")
             assert text[citation.start : citation.end] == citation.quote
 
-
-def _outline(assistant, doc_id: str, question: str):
-    from rag.evidence import outline_entries, post_sentences
-
-    snapshot = assistant.retriever.snapshot()
-    post = snapshot.post_text(doc_id)
-    chunk = next(c for c in snapshot.chunks if c.doc_id == doc_id)
-    entries, of = outline_entries(post, post_sentences(post, chunk), question)
-    return [e.display for e in entries], of
-
-
-def test_a_list_question_gets_the_list_a_line_of_the_post_introduces(corpus_assistant):
-    """A list is often introduced by a line, not a heading ("They gave us some points on CI tests too:")."""
-    entries, of = _outline(
-        corpus_assistant, "bedrock-kubecon-copenhagen-2018-day-1", "What points on CI tests did Zalando give?"
-    )
-    assert of == "They gave us some points on CI tests too"
-    assert entries[1:] == ["Run statefulSet tests", "Run any additional homemade tests"]
-    assert entries[0].startswith("Run e2e conformance tests")
-
-
-def test_the_heading_a_list_question_names_is_matched_beyond_the_posts_subject(corpus_assistant):
-    """Every heading of "Istio at KubeCon NA 2025" shares "Istio"/"KubeCon" with the question: the
-    heading is the one that shares the rest ("heard" for "hear")."""
-    entries, of = _outline(
-        corpus_assistant, "istio-at-kubecon-na-2025", "Which trends did the Istio community hear about at KubeCon?"
-    )
-    assert of == "What We Heard in Atlanta"
-    assert len(entries) == 5 and entries[0].startswith("Ambient Mesh is shifting")
