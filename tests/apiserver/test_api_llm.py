@@ -52,7 +52,6 @@ def test_openai_stream_sends_tokens_then_the_verified_citations(llm_api):
 
 def test_a_client_that_disconnects_mid_stream_stops_the_generation(llm_api):
     before = llm_api.log().count(CLOSED)
-    answered = llm_api.log().count("stream answered")
     seen = 0
     with httpx.stream("POST", f"{llm_api.url}/v1/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"},
                       json={"model": "kubecon-qa", "stream": True, "messages": [{"role": "user", "content": QUESTION}]},
@@ -63,8 +62,11 @@ def test_a_client_that_disconnects_mid_stream_stops_the_generation(llm_api):
                 if seen == 2:
                     break  # leave after two tokens: the with block closes the connection
     assert seen == 2
-    log = wait_for_log(llm_api, CLOSED, before + 1)
-    assert log.count("stream answered") == answered  # that answer was never finished
+    wait_for_log(llm_api, CLOSED, before + 1)
+    # A stream ends as either "answered" or "closed early", never both: the close is this request's, and
+    # no answer is finished after it (the previous test's "answered" line may land late; it comes before).
+    time.sleep(2)
+    assert "stream answered" not in llm_api.log().rsplit(CLOSED, 1)[1]
     assert httpx.get(f"{llm_api.url}/healthz").status_code == 200
 
     # the front ends' client: closing its stream early closes the service's generator the same way
@@ -78,4 +80,5 @@ def test_a_client_that_disconnects_mid_stream_stops_the_generation(llm_api):
     stream.close()
     assert kinds[-1] == "token"
     wait_for_log(llm_api, CLOSED, before + 2)
-    assert llm_api.log().count("stream answered") == answered
+    time.sleep(2)
+    assert "stream answered" not in llm_api.log().rsplit(CLOSED, 1)[1]
