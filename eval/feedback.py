@@ -1,6 +1,6 @@
 """Users' 👎 turned into candidate gold items: ``python -m eval feedback FEEDBACK.jsonl --out FILE``.
 
-Both front ends append one JSON line per rating (``webchat/feedback.py``, ``slackbot/feedback.py``). A
+Both front ends append one JSON line per rating (``rag/feedback.py``'s record, written by ``webchat/chat.py`` and ``slackbot/feedback.py``). A
 "not helpful" rating with its question, the answer the user was given, the posts it cited and the user's
 reason becomes one candidate in the gold format (``eval/gold.py``), with what only a person can supply
 left empty: the right ``answer``, its ``key_facts`` and, for each source, the quote that states it. The

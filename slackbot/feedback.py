@@ -1,6 +1,6 @@
 """👍/👎 feedback: the answers the buttons refer to, logged exactly like the web chat's feedback.
 
-Records come from :func:`webchat.feedback.build_record` (question, history, answer, citations, sources,
+Records come from :func:`rag.feedback.build_record` (question, history, answer, citations, sources,
 settings) plus ``interface: "slack"`` and a ``slack`` section, so one reader handles
 ``settings.feedback_file`` whatever the interface.
 """
@@ -13,9 +13,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.feedback import Rating, append_feedback, build_record
 from rag.settings import Settings
 from rag.types import Answer
-from webchat.feedback import Rating, append_feedback, build_record
 
 __all__ = ["AnswerMemory", "AnsweredQuestion", "append_feedback", "slack_feedback_record"]
 

@@ -21,9 +21,9 @@ from dataclasses import asdict
 from typing import Any
 
 from rag.errors import KQAError
+from rag.feedback import Rating, append_feedback, build_record
 from rag.settings import Settings
 from webchat import render
-from webchat.feedback import Rating, append_feedback, build_record
 
 log = logging.getLogger(__name__)
 

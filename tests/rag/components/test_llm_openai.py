@@ -180,7 +180,7 @@ def echoing_server():
 
 def test_a_failing_server_leaks_neither_key_nor_credentials(echoing_server, settings_with, caplog):
     from rag.assistant import Assistant
-    from webchat.feedback import settings_snapshot
+    from rag.feedback import settings_snapshot
     from webchat.render import render_answer
 
     base_url = f"http://admin:hunter2@127.0.0.1:{echoing_server}/v1?token=abc"

@@ -8,9 +8,9 @@ from dataclasses import asdict
 
 import pytest
 
+from rag.feedback import append_feedback, build_record
 from rag.settings import Settings
 from rag.types import Answer, Citation, Source
-from webchat.feedback import append_feedback, build_record
 
 
 def _answer() -> Answer:
