@@ -72,6 +72,7 @@ _QUANTITY_UNITS = {  # what "how much / long / big / often, what share" wants af
     r"instances?\b|containers?\b|services?\b|people\b|attendees?\b|members?\b|users?\b|requests?\b|files?\b",
     "often": r"times\b|per\b|every\b|a (?:day|week|month|year)\b",
 }
+_UNITS_BEFORE = {"much": r"[$€£]|\b(?:usd|eur|gbp)"}  # "$150", "USD 550 million": the unit written first
 _QUANTITY_QUESTION = (
     ("share", re.compile(r"\bwhat (?:percentage|share|fraction|proportion)\b", re.I)),
     ("much", re.compile(r"\bhow much\b", re.I)),
@@ -193,15 +194,18 @@ def counts(text: str, question: str) -> bool:
     "How many people" needs a number with a word for people at most three words before it or four after
     ("4,300 people met", "attendance reached 12,000"), since stray numbers ("80% of the ones I saw", "our
     2 days") pass for attendance; "how many X" of anything else a number (posts count talks as
-    "sessions" or "conferences"); "how long" a number with a unit of time ("20-hour flight"), "how much" one with
-    a currency, a percentage or a size, "how big/large" one with a size ("20,000+ cores"), "what share"
-    a percentage. Years and the question's own numbers are not answers.
+    "sessions" or "conferences"); "how long" a number with a unit of time ("20-hour flight"); "how much"
+    one with a currency (written before or after it: "$150", "150 dollars"), a percentage or a size;
+    "how big/large" one with a size ("20,000+ cores"); "what share" a percentage. Years and the
+    question's own numbers are not answers.
     """
     if not answer_numbers(text, question) and not _NUMBER_WORD_RE.search(text):
         return False
     for unit, pattern in _QUANTITY_QUESTION:
         if pattern.search(question):
-            return bool(re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I))
+            after = re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I)
+            before = unit in _UNITS_BEFORE and re.search(rf"(?:{_UNITS_BEFORE[unit]})\s*\d", text, re.I)
+            return bool(after or before)
     if not re.search(r"\bhow many\b|\bnumber of\b", question, re.I):
         return True
     wanted = counted_things(question)

@@ -39,7 +39,7 @@ from rag.evidence import Evidence, SentenceEmbeddingCache, build_evidence, score
 from rag.prompts import answer_prompt
 from rag.question import Question, understand
 from rag.redaction import redact, url_secrets
-from rag.retrieval import HybridRetriever, RetrievalResult
+from rag.retrieval import HybridRetriever, RetrievalResult, ScoredChunk
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Source, StreamEvent
 from rag.verify import Verification, Verifier, cited_numbers, has_claim
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
+SECOND_LOOK_POSTS = 3  # posts read whole before a who/when/where/how-many refusal (see _read_whole_posts)
 SENTENCE_RELEVANCE_MARGIN = 0.05  # see _relevant: a single sentence needs min_relevance + this
 
 
@@ -226,6 +227,8 @@ class Assistant:
         with trace.stage("pack") as stage:
             evidence = self._evidence(question, retrieval, answer.timings) if retrieval.chunks else None
             reason = self._abstain_early(question, retrieval, evidence)
+            if reason and abstention.kind_test(question) is not None:
+                evidence, reason = self._read_whole_posts(question, retrieval, evidence, reason, answer.timings)
             stage.outputs.update(passages=len(evidence.passages) if evidence else 0, abstained=reason is not None,
                                  result=evidence)  # fmt: skip
         if reason is not None:
@@ -307,6 +310,30 @@ class Assistant:
             question.kind, question.topic, question.standalone, evidence.passages, snapshot.idf, self.settings
         )
         return None if verdict.ok else verdict.reason
+
+    def _read_whole_posts(self, question: Question, retrieval: RetrievalResult, evidence: Evidence, reason: str,
+                          timings: dict) -> tuple[Evidence, str | None]:  # fmt: skip
+        """A second look before refusing a who/when/where/how-many question: every chunk of the top posts.
+
+        Retrieval keeps a few chunks per post, and the one holding the number or the name can rank below
+        them ("For 67% of attendees, it is their first KubeCon" in a post about a first KubeCon). The same
+        answerability test then decides on the whole posts; the refusal stands when they do not hold it.
+        """
+        snapshot = retrieval.snapshot
+        posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[:SECOND_LOOK_POSTS]
+        chunks = [chunk for doc_id in posts for chunk in snapshot.chunks_of(doc_id)]
+        if not chunks:
+            return evidence, reason
+        similarity = snapshot.embeddings[[snapshot.position[c.chunk_id] for c in chunks]] @ retrieval.query_embedding
+        scored = sorted(
+            (ScoredChunk(c, score=max(float(s), 1e-6), dense_similarity=float(s)) for c, s in zip(chunks, similarity, strict=True)),
+            key=lambda c: -c.score,
+        )
+        wider = replace(retrieval, chunks=scored)
+        second = self._evidence(question, wider, timings)
+        if self._abstain_early(question, wider, second) is None:
+            return second, None
+        return evidence, reason
 
     def _relevant(self, question: Question, retrieval: RetrievalResult, evidence: Evidence) -> bool:
         """The best chunk, or the best single sentence, is similar enough to the question; or every term

@@ -32,6 +32,10 @@ def flat_idf(term: str) -> float:
         ("It ran on a cluster with 20,000+ cores.", "How big was the cluster?", True),
         ("The demo was impressive.", "How big was the cluster?", False),
         ("Prices went up again this year.", "How much did a ticket cost?", False),
+        # the currency written before the number (botkube-kubecon-amsterdam-2023-recap)
+        ("Enter a raffle for a chance to win a $50 Amazon gift card!", "How much was the gift card worth?", True),
+        ("The scholarship covered travel upto a cap of EUR 1500.", "How much did the scholarship cover?", True),
+        ("We ran 3 workshops for $ fans.", "How much did a workshop cost?", False),
     ],
 )
 def test_a_count_needs_a_number_of_the_thing_counted(text, question, expected):

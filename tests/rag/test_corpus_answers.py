@@ -101,3 +101,21 @@ def test_extractive_answers_quote_the_posts_verbatim(corpus_assistant, shared_co
             text = source_text(shared_corpus_dir / f"{citation.source_id}.md")
             assert text[citation.start : citation.end] == citation.quote
 
+
+
+def test_a_who_question_reads_the_top_posts_whole_before_refusing(corpus_settings, monkeypatch):
+    # With one chunk per post kept, the chunk naming who ran the benchmark (istio-at-kubecon-eu-2025)
+    # is not among the retrieved ones; the post it sits in is. Refusing then said "don't say who".
+    from rag import assistant as assistant_module
+    from rag.assistant import Assistant
+
+    narrow = Assistant(
+        corpus_settings.model_copy(update={"llm_backend": "extractive", "top_k": 2, "max_chunks_per_post": 1})
+    )
+    question = "Who ran a live benchmark of Istio Ambient at Istio Day London 2025?"
+    answer = narrow.ask(question)
+    assert not answer.abstained and "Denis Jannot" in answer.text
+    assert answer.citations[0].source_id == "istio-at-kubecon-eu-2025"
+
+    monkeypatch.setattr(assistant_module, "SECOND_LOOK_POSTS", 0)  # retrieved chunks only: the old refusal
+    assert narrow.ask(question).abstained
