@@ -19,15 +19,17 @@ import time
 from collections import OrderedDict, defaultdict
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from rag.components.store import forget_client, get_collection
 from rag.errors import EmptyIndexError, StoreUnavailableError
 from rag.question import EventMention, EventQuery
 from rag.schema import UPDATED_AT_KEY, chunk_from_record
 from rag.settings import Settings
-from rag.text import content_terms
+from rag.text import Sentence, content_terms, split_sentences
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,6 @@ class PostText:
     def sentences(self):
         """Sentences with offsets in the post's source text (heading lines included, code blocks not)."""
         if self._sentences is None:
-            from rag.text import Sentence, split_sentences
-
             fenced = _fenced_ranges(self.text)
             self._sentences = [
                 Sentence(s.text, s.start + self.base, s.end + self.base)
@@ -249,6 +249,23 @@ class IndexSnapshot:
         )
 
 
+@contextmanager
+def store_errors(settings: Settings, failure: str = "Cannot read the index"):
+    """Any error from the store inside the block: forget the cached client, raise StoreUnavailableError.
+
+    A server that went away surfaces as assorted HTTP errors; they become one clear message (``failure``
+    at the store's description), and the next call reconnects instead of reusing a dead client.
+    """
+    try:
+        yield
+    except StoreUnavailableError:
+        forget_client(settings)
+        raise
+    except Exception as exc:
+        forget_client(settings)
+        raise StoreUnavailableError(f"{failure} at {settings.describe_store()}: {exc}") from exc
+
+
 class IndexManager:
     """The configured collection's current :class:`IndexSnapshot` (one per process is enough)."""
 
@@ -261,19 +278,18 @@ class IndexManager:
         self._last_loaded_at = 0.0  # time.monotonic() when the last rebuild finished
         self._collection = None
 
-    def _get_collection(self):
-        from rag.components.store import forget_client, get_collection
+    @property
+    def collection(self):
+        """The collection handle the last :meth:`snapshot` opened (``None`` before the first).
 
-        try:
+        Searches that go to Chroma use this one rather than the handle a snapshot was loaded with:
+        after the server went away and came back, it is the one on the reconnected client.
+        """
+        return self._collection
+
+    def _get_collection(self):
+        with store_errors(self.settings):
             collection = get_collection(self.settings, create=False)
-        except StoreUnavailableError:
-            forget_client(self.settings)
-            raise
-        except Exception as exc:  # a server that went away surfaces as assorted HTTP errors
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
-            ) from exc
         if collection is None:
             raise EmptyIndexError(
                 f"The index at {self.settings.describe_store()} has no collection {self.settings.collection!r} yet. "
@@ -282,15 +298,8 @@ class IndexManager:
         return collection
 
     def _signature(self, collection) -> tuple:
-        try:
+        with store_errors(self.settings):
             count = collection.count()
-        except Exception as exc:
-            from rag.components.store import forget_client
-
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
-            ) from exc
         return (count, str((collection.metadata or {}).get(UPDATED_AT_KEY, "")))
 
     def snapshot(self) -> IndexSnapshot:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.errors import EmptyIndexError, StoreUnavailableError
+from rag.components.store import get_embedder_for
+from rag.errors import EmptyIndexError
 from rag.index import (  # re-exported (see __all__): these lived here before rag.index
     POST_TEXTS_KEPT,
     SNAPSHOT_REFRESH_WAIT_S,
@@ -34,6 +35,7 @@ from rag.index import (  # re-exported (see __all__): these lived here before ra
     PostHeading,
     PostInfo,
     PostText,
+    store_errors,
 )
 from rag.question import EventMention, EventQuery, soften_relative_years
 from rag.settings import Settings
@@ -119,8 +121,6 @@ class HybridRetriever:
 
     # --- retrieval --------------------------------------------------------------------------------
     def embed_query(self, text: str) -> np.ndarray:
-        from rag.components.store import get_embedder_for
-
         return get_embedder_for(self.settings).embed_query(text)
 
     def resolve_events(
@@ -181,7 +181,7 @@ class HybridRetriever:
         lexical_ranked: list[int] = []
         t = time.perf_counter()
         if mode in ("hybrid", "dense"):
-            dense_ranked = self._dense(snapshot, query_embedding, fetch_k, mask)
+            dense_ranked = self._dense(self.index.collection, snapshot, query_embedding, fetch_k, mask)
         timings["dense"] = time.perf_counter() - t
         t = time.perf_counter()
         if mode in ("hybrid", "lexical"):
@@ -224,22 +224,15 @@ class HybridRetriever:
         )
 
     def _dense(
-        self, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
+        self, collection, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
     ) -> list[int]:
+        """Snapshot positions of the ``k`` chunks nearest ``query``: exact over ``mask``'s chunks in
+        memory, else Chroma's search of ``collection`` (the collection ``snapshot`` is a copy of)."""
         if mask is not None:  # restricted to some posts: exact cosine over their vectors, in memory
             allowed = np.flatnonzero(mask)
             return _top_k(allowed, snapshot.embeddings[allowed] @ query, k)
-        try:
-            result = self.index._collection.query(
-                query_embeddings=[query.tolist()], n_results=k, include=["distances"]
-            )
-        except Exception as exc:
-            from rag.components.store import forget_client
-
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Dense search failed at {self.settings.describe_store()}: {exc}"
-            ) from exc
+        with store_errors(self.settings, "Dense search failed"):
+            result = collection.query(query_embeddings=[query.tolist()], n_results=k, include=["distances"])
         return [snapshot.position[i] for i in result["ids"][0] if i in snapshot.position]
 
     def _lexical(self, snapshot: IndexSnapshot, question: str, k: int, mask: np.ndarray | None) -> list[int]:

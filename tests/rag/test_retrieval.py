@@ -171,8 +171,8 @@ def test_restricted_dense_search_in_memory_ranks_like_a_chroma_filter(assistant,
     assert 0 < len(allowed) < len(snapshot.posts)
     query = retriever.embed_query(question)
     k = min(assistant.settings.fetch_k, sum(snapshot.posts[d].n_chunks for d in allowed))
-    in_memory = retriever._dense(snapshot, query, k, snapshot.chunk_mask(allowed))
-    chroma = retriever.index._collection.query(
+    in_memory = retriever._dense(retriever.index.collection, snapshot, query, k, snapshot.chunk_mask(allowed))
+    chroma = retriever.index.collection.query(
         query_embeddings=[query.tolist()], n_results=k, where={"doc_id": {"$in": sorted(allowed)}}
     )
     assert [snapshot.ids[i] for i in in_memory] == chroma["ids"][0]
