@@ -4,9 +4,10 @@
   nearest chunks. Paraphrases ("service mesh" ~ "Istio sidecars") land here.
 * Lexical: BM25 (``bm25s``) over the same chunks, with the title and section in front of the text.
   Names, acronyms and versions ("Cilium", "SBOM", "Mercedes-Benz") land here; MiniLM blurs them.
-* Fusion: reciprocal rank fusion (``sum 1 / (rrf_k + rank)``), which needs no score calibration
-  between the two; then at most ``max_chunks_per_post`` chunks per post, so one long post cannot fill
-  the context and the answer can draw on several posts.
+* Fusion: weighted reciprocal rank fusion (:func:`weighted_reciprocal_rank`, ``sum weight / (rrf_k +
+  rank)``), which needs no score calibration between the two; then at most ``max_chunks_per_post``
+  chunks per post (:func:`cap_per_post`), so one long post cannot fill the context and the answer can
+  draw on several posts.
 * Events: mentions found by :mod:`rag.question` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
   ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,8 +45,9 @@ from rag.text import content_terms
 from rag.types import Chunk, Source
 
 __all__ = [
-    "DENSE_WEIGHT",
-    "LEXICAL_WEIGHT",
+    "DENSE_FUSION_WEIGHT",
+    "LEXICAL_FUSION_WEIGHT",
+    "MODES",
     "POST_TEXTS_KEPT",
     "SNAPSHOT_REFRESH_WAIT_S",
     "HybridRetriever",
@@ -55,10 +58,13 @@ __all__ = [
     "PostText",
     "RetrievalResult",
     "ScoredChunk",
+    "cap_per_post",
+    "weighted_reciprocal_rank",
 ]
 
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 1.0
+MODES = ("hybrid", "dense", "lexical")
+DENSE_FUSION_WEIGHT = 1.0  # weight of the dense ranking in reciprocal rank fusion
+LEXICAL_FUSION_WEIGHT = 1.0  # weight of the BM25 ranking (not rag.evidence.LEXICAL_WEIGHT, a sentence score)
 
 
 @dataclass(frozen=True)
@@ -149,79 +155,61 @@ class HybridRetriever:
         similarity is also what the relevance threshold reads. ``snapshot``: one the caller has just
         taken from :meth:`snapshot` (saves checking the collection twice per question).
         """
-        if mode not in ("hybrid", "dense", "lexical"):
+        if mode not in MODES:
             raise ValueError(f"mode must be 'hybrid', 'dense' or 'lexical', not {mode!r}")
         timings: dict[str, float] = {}
         started = time.perf_counter()
         snapshot = snapshot if snapshot is not None else self.snapshot()
         timings["snapshot"] = time.perf_counter() - started
+        self._require_chunks(snapshot)
+        events = events or EventQuery()
+        restriction, uncovered = self.resolve_events(events, snapshot)
+        if query_embedding is None:
+            query_embedding = _timed(timings, "embed", self.embed_query, question)
+        empty = RetrievalResult(
+            question, restriction, uncovered, [], [], query_embedding, 0.0, timings, snapshot
+        )
+        allowed = _allowed_posts(events, restriction, snapshot)
+        if allowed is not None and not allowed:
+            return empty  # every named event is uncovered, or no post matches: don't answer from others
+        mask = (
+            snapshot.chunk_mask(allowed)
+            if allowed is not None and len(allowed) < len(snapshot.posts)
+            else None
+        )
+        fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
+        dense = _timed(timings, "dense", self._dense_ranking, mode, snapshot, query_embedding, fetch_k, mask)
+        lexical = _timed(
+            timings, "lexical", self._lexical_ranking, mode, snapshot, topic or question, fetch_k, mask
+        )
+        fused = weighted_reciprocal_rank(
+            [dense, lexical], [DENSE_FUSION_WEIGHT, LEXICAL_FUSION_WEIGHT], self.settings.rrf_k
+        )
+        candidates = _scored(snapshot, fused, dense, lexical, query_embedding)
+        top = cap_per_post(candidates, self.settings.max_chunks_per_post, self.settings.top_k)
+        best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
+        timings["retrieve"] = time.perf_counter() - started
+        return replace(empty, chunks=top, candidates=candidates, best_similarity=best_similarity)
+
+    def _require_chunks(self, snapshot: IndexSnapshot) -> None:
         if not snapshot.chunks:
             raise EmptyIndexError(
                 f"The index at {self.settings.describe_store()} is empty. Run the ingest job first: python -m ingest"
             )
-        events = events or EventQuery()
-        restriction, uncovered = self.resolve_events(events, snapshot)
-        if query_embedding is None:
-            t = time.perf_counter()
-            query_embedding = self.embed_query(question)
-            timings["embed"] = time.perf_counter() - t
-        empty = RetrievalResult(
-            question, restriction, uncovered, [], [], query_embedding, 0.0, timings, snapshot
-        )
-        if not events.is_empty and restriction.is_empty:
-            return empty  # every named event is uncovered: don't answer from other events
-        allowed = snapshot.posts_matching(restriction) if not restriction.is_empty else None
-        if allowed is not None and not allowed:
-            return empty
 
-        restricted = allowed is not None and len(allowed) < len(snapshot.posts)
-        mask = snapshot.chunk_mask(allowed) if restricted else None
-        fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
-        dense_ranked: list[int] = []
-        lexical_ranked: list[int] = []
-        t = time.perf_counter()
-        if mode in ("hybrid", "dense"):
-            dense_ranked = self._dense(self.index.collection, snapshot, query_embedding, fetch_k, mask)
-        timings["dense"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if mode in ("hybrid", "lexical"):
-            lexical_ranked = self._lexical(snapshot, topic or question, fetch_k, mask)
-        timings["lexical"] = time.perf_counter() - t
+    def _dense_ranking(
+        self, mode: str, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask
+    ) -> list[int]:
+        """The dense ranking, or none in lexical mode."""
+        if mode not in ("hybrid", "dense"):
+            return []
+        return self._dense(self.index.collection, snapshot, query, k, mask)
 
-        fused: dict[int, float] = defaultdict(float)
-        for ranking, weight in ((dense_ranked, DENSE_WEIGHT), (lexical_ranked, LEXICAL_WEIGHT)):
-            for rank, index in enumerate(ranking, start=1):
-                fused[index] += weight / (self.settings.rrf_k + rank)
-        dense_rank = {index: rank for rank, index in enumerate(dense_ranked, start=1)}
-        lexical_rank = {index: rank for rank, index in enumerate(lexical_ranked, start=1)}
-        order = sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, 10**9)))
-        similarities = snapshot.embeddings[order] @ query_embedding if order else np.zeros(0)
-        candidates = [
-            ScoredChunk(snapshot.chunks[i], fused[i], float(sim), dense_rank.get(i), lexical_rank.get(i))
-            for i, sim in zip(order, similarities, strict=True)
-        ]
-        per_post: dict[str, int] = defaultdict(int)
-        top: list[ScoredChunk] = []
-        for item in candidates:
-            if per_post[item.chunk.doc_id] >= self.settings.max_chunks_per_post:
-                continue
-            per_post[item.chunk.doc_id] += 1
-            top.append(item)
-            if len(top) >= self.settings.top_k:
-                break
-        best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
-        timings["retrieve"] = time.perf_counter() - started
-        return RetrievalResult(
-            question,
-            restriction,
-            uncovered,
-            top,
-            candidates,
-            query_embedding,
-            best_similarity,
-            timings,
-            snapshot,
-        )
+    def _lexical_ranking(self, mode: str, snapshot: IndexSnapshot, text: str, k: int, mask) -> list[int]:
+        """The BM25 ranking, or none in dense mode."""
+        if mode not in ("hybrid", "lexical"):
+            return []
+        return self._lexical(snapshot, text, k, mask)
 
     def _dense(
         self, collection, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
@@ -246,6 +234,70 @@ class HybridRetriever:
             scores = np.where(mask, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
         return _top_k(candidates, scores[candidates], k)
+
+
+def _timed(timings: dict[str, float], name: str, step, *args):
+    """``step(*args)``, its wall time recorded as ``timings[name]``."""
+    t = time.perf_counter()
+    try:
+        return step(*args)
+    finally:
+        timings[name] = time.perf_counter() - t
+
+
+def _allowed_posts(events: EventQuery, restriction: EventQuery, snapshot: IndexSnapshot) -> set[str] | None:
+    """The posts retrieval may use: ``None`` for all, an empty set when the named events cover none."""
+    if not events.is_empty and restriction.is_empty:
+        return set()  # every named event is uncovered
+    return snapshot.posts_matching(restriction) if not restriction.is_empty else None
+
+
+def weighted_reciprocal_rank(
+    rankings: Sequence[Sequence[int]], weights: Sequence[float], c: int
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of ranked lists, as LangChain's ``EnsembleRetriever.weighted_reciprocal_rank``.
+
+    An item's score is ``sum(weight / (c + rank))`` over the lists it appears in (ranks from 1), so
+    scores from different retrievers need no calibration. Returned best first; ties keep the order
+    of first appearance (the first list's order, then items only in later lists), as LangChain's does.
+    """
+    scores: dict[int, float] = defaultdict(float)
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] += weight / (c + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])  # a stable sort: ties keep first appearance
+
+
+def _scored(
+    snapshot: IndexSnapshot,
+    fused: list[tuple[int, float]],
+    dense: list[int],
+    lexical: list[int],
+    query: np.ndarray,
+) -> list[ScoredChunk]:
+    """The fused chunks, best first, with their dense similarity and their rank in each list."""
+    dense_rank = {index: rank for rank, index in enumerate(dense, start=1)}
+    lexical_rank = {index: rank for rank, index in enumerate(lexical, start=1)}
+    order = [index for index, _ in fused]
+    similarities = snapshot.embeddings[order] @ query if order else np.zeros(0)
+    return [
+        ScoredChunk(snapshot.chunks[i], score, float(sim), dense_rank.get(i), lexical_rank.get(i))
+        for (i, score), sim in zip(fused, similarities, strict=True)
+    ]
+
+
+def cap_per_post(candidates: Iterable[ScoredChunk], max_per_post: int, limit: int) -> list[ScoredChunk]:
+    """The first ``limit`` candidates, skipping any beyond ``max_per_post`` from one post (diversity)."""
+    per_post: dict[str, int] = defaultdict(int)
+    top: list[ScoredChunk] = []
+    for item in candidates:
+        if per_post[item.chunk.doc_id] >= max_per_post:
+            continue
+        per_post[item.chunk.doc_id] += 1
+        top.append(item)
+        if len(top) >= limit:
+            break
+    return top
 
 
 def _top_k(indexes: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
