@@ -4,63 +4,67 @@
   nearest chunks. Paraphrases ("service mesh" ~ "Istio sidecars") land here.
 * Lexical: BM25 (``bm25s``) over the same chunks, with the title and section in front of the text.
   Names, acronyms and versions ("Cilium", "SBOM", "Mercedes-Benz") land here; MiniLM blurs them.
-* Fusion: reciprocal rank fusion (``sum 1 / (rrf_k + rank)``), which needs no score calibration
-  between the two; then at most ``max_chunks_per_post`` chunks per post, so one long post cannot fill
-  the context and the answer can draw on several posts.
+* Fusion: weighted reciprocal rank fusion (:func:`weighted_reciprocal_rank`, ``sum weight / (rrf_k +
+  rank)``), which needs no score calibration between the two; then at most ``max_chunks_per_post``
+  chunks per post (:func:`cap_per_post`), so one long post cannot fill the context and the answer can
+  draw on several posts.
 * Events: mentions found by :mod:`rag.question` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
   ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
   search is exact, over the snapshot's vectors of the allowed chunks: a Chroma ``where`` filter on
   hundreds of post ids costs more than the search itself once the index is large (100x corpus).
 
-The BM25 index and a copy of the chunks and their vectors live in memory (1,397 chunks for the 84
-shared posts, a few MB; ~155,000 chunks at 100x). They are built once per process and rebuilt when the
-collection changes: its count or its ``kqa_updated_at`` metadata (written by every ingest that changes
-anything). A rebuild that takes longer than a couple of seconds happens in the background while
-questions are answered from the previous snapshot (see :meth:`HybridRetriever.snapshot`).
+The in-memory snapshot of the collection (chunks, vectors, BM25) and its refresh live in
+:mod:`rag.index`; its names are re-exported here for older callers.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
 import time
-from collections import OrderedDict, defaultdict
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeoutError
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from rag.errors import EmptyIndexError, StoreUnavailableError
+from rag.components.store import get_embedder_for
+from rag.errors import EmptyIndexError
+from rag.index import (  # re-exported (see __all__): these lived here before rag.index
+    POST_TEXTS_KEPT,
+    SNAPSHOT_REFRESH_WAIT_S,
+    IndexManager,
+    IndexSnapshot,
+    PostHeading,
+    PostInfo,
+    PostText,
+    store_errors,
+)
 from rag.question import EventMention, EventQuery, soften_relative_years
-from rag.schema import UPDATED_AT_KEY, chunk_from_record
 from rag.settings import Settings
 from rag.text import content_terms
 from rag.types import Chunk, Source
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "DENSE_FUSION_WEIGHT",
+    "LEXICAL_FUSION_WEIGHT",
+    "MODES",
+    "POST_TEXTS_KEPT",
+    "SNAPSHOT_REFRESH_WAIT_S",
+    "HybridRetriever",
+    "IndexManager",
+    "IndexSnapshot",
+    "PostHeading",
+    "PostInfo",
+    "PostText",
+    "RetrievalResult",
+    "ScoredChunk",
+    "cap_per_post",
+    "weighted_reciprocal_rank",
+]
 
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 1.0
-SNAPSHOT_REFRESH_WAIT_S = 2.0  # how long a question waits for a rebuilt snapshot before using the last one
-POST_TEXTS_KEPT = 512  # rebuilt post texts (and their sentences) a snapshot keeps: bounded memory
-_PAGE = 500  # records per collection.get() page when loading the snapshot (keeps HTTP responses small)
-
-
-@dataclass(frozen=True)
-class PostInfo:
-    """What the index knows about one post (from its chunks' metadata)."""
-
-    doc_id: str
-    title: str
-    event: str
-    year: int | None
-    city: str
-    region: str
-    url_or_path: str
-    n_chunks: int
+MODES = ("hybrid", "dense", "lexical")
+DENSE_FUSION_WEIGHT = 1.0  # weight of the dense ranking in reciprocal rank fusion
+LEXICAL_FUSION_WEIGHT = 1.0  # weight of the BM25 ranking (not rag.evidence.LEXICAL_WEIGHT, a sentence score)
 
 
 @dataclass(frozen=True)
@@ -110,353 +114,19 @@ class RetrievalResult:
         ]
 
 
-class PostText:
-    """A post's source text rebuilt from its chunks (they cover it, with overlaps, at known offsets).
-
-    Sentences are split on the whole post, so one that straddles a chunk boundary stays whole.
-    ``text[i - base]`` is character ``i`` of the post's source text; gaps between chunks (text that
-    ingest did not index, such as front matter) read as newlines, so no sentence spans them. Lines inside
-    fenced code blocks are not sentences. Headings keep their level, so every sentence knows the
-    heading path it sits under (:meth:`heading_path`).
-    """
-
-    def __init__(self, chunks: list[Chunk]):
-        ordered = sorted(chunks, key=lambda c: c.start)
-        self.base = ordered[0].start if ordered else 0
-        end = max((c.end for c in ordered), default=self.base)
-        buffer = ["\n"] * (end - self.base)
-        for chunk in ordered:
-            if len(chunk.text) == chunk.end - chunk.start:
-                buffer[chunk.start - self.base : chunk.end - self.base] = chunk.text
-        self.text = "".join(buffer)
-        self.title = ordered[0].title if ordered else ""
-        self._sentences = None
-        self._headings: list[PostHeading] | None = None
-
-    def slice(self, start: int, end: int) -> str:
-        return self.text[start - self.base : end - self.base]
-
-    def sentences(self):
-        """Sentences with offsets in the post's source text (heading lines included, code blocks not)."""
-        if self._sentences is None:
-            from rag.text import Sentence, split_sentences
-
-            fenced = _fenced_ranges(self.text)
-            self._sentences = [
-                Sentence(s.text, s.start + self.base, s.end + self.base)
-                for s in split_sentences(self.text)
-                if not any(a <= s.start < b for a, b in fenced)
-            ]
-        return self._sentences
-
-    def headings(self) -> list[PostHeading]:
-        """The post's headings in order: level, text (without the ``#`` marks) and its offsets."""
-        if self._headings is None:
-            out = []
-            for sentence in self.sentences():
-                match = _HEADING_RE.match(sentence.text)
-                if match:
-                    start = sentence.start + match.start(2)
-                    out.append(PostHeading(len(match.group(1)), match.group(2), start, sentence.end))
-            self._headings = out
-        return self._headings
-
-    def heading_path(self, offset: int) -> tuple[PostHeading, ...]:
-        """The headings a character sits under, outermost first (the title heading left out)."""
-        stack: list[PostHeading] = []
-        for heading in self.headings():
-            if heading.start > offset:
-                break
-            while stack and stack[-1].level >= heading.level:
-                stack.pop()
-            stack.append(heading)
-        return tuple(h for h in stack if not _same_words(h.text, self.title))
-
-
-@dataclass(frozen=True)
-class PostHeading:
-    level: int
-    text: str
-    start: int  # offsets of the heading's text (after the "## ") in the post's source text
-    end: int
-
-
-_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE_RE = re.compile(r"(?m)^\s*(?:```|~~~)")
-
-
-def _fenced_ranges(text: str) -> list[tuple[int, int]]:
-    marks = [m.start() for m in _FENCE_RE.finditer(text)]
-    if len(marks) % 2:
-        marks.append(len(text))
-    return list(zip(marks[0::2], marks[1::2], strict=True))
-
-
-def _same_words(a: str, b: str) -> bool:
-    return re.sub(r"\W+", " ", a).strip().lower() == re.sub(r"\W+", " ", b).strip().lower()
-
-
-class IndexSnapshot:
-    """The chunks, their embeddings and the BM25 index at one version of the collection."""
-
-    def __init__(self, signature: tuple, ids: list[str], chunks: list[Chunk], embeddings: np.ndarray):
-        import bm25s
-
-        self.signature = signature
-        self.ids = ids
-        self.chunks = chunks
-        self.position = {chunk_id: i for i, chunk_id in enumerate(ids)}
-        self.embeddings = embeddings
-        self.posts: dict[str, PostInfo] = {}
-        for chunk in chunks:
-            if chunk.doc_id not in self.posts:
-                self.posts[chunk.doc_id] = PostInfo(
-                    chunk.doc_id, chunk.title, chunk.event, chunk.year, chunk.city, chunk.region,
-                    chunk.url_or_path, 0,
-                )  # fmt: skip
-        counts = defaultdict(int)
-        for chunk in chunks:
-            counts[chunk.doc_id] += 1
-        self.posts = {d: PostInfo(**{**p.__dict__, "n_chunks": counts[d]}) for d, p in self.posts.items()}
-        # Posts grouped by their event fields: event matching then looks at each distinct event once
-        # (a few dozen), not at every post (8,400 at 100x).
-        self._posts_by_event: dict[tuple, list[str]] = defaultdict(list)
-        for doc_id, post in self.posts.items():
-            self._posts_by_event[(post.year, post.city, post.region, post.event)].append(doc_id)
-        # Each chunk's post as a small integer, so an event restriction becomes a boolean mask in ~1 ms
-        # (np.isin over the post-id strings made BM25 take ~2 s per question at 155,000 chunks).
-        self._post_code = {doc_id: code for code, doc_id in enumerate(self.posts)}
-        self.post_codes = np.fromiter(
-            (self._post_code[c.doc_id] for c in chunks), dtype=np.int32, count=len(chunks)
-        )
-        self._post_texts: OrderedDict[str, PostText] = OrderedDict()  # least recently used first
-        self._post_texts_lock = threading.Lock()
-        self.bm25 = None
-        self._term_ids: dict[str, int] = {}
-        self._doc_freq = np.zeros(0, dtype=np.int32)
-        if chunks:
-            # Term ids chunk by chunk, so the stemmed words of all chunks are never held as separate
-            # strings at once (bm25s would build them, then a second list of ids, before indexing).
-            vocab: dict[str, int] = {}
-            corpus = [
-                [
-                    vocab.setdefault(t, len(vocab))
-                    for t in content_terms(f"{c.title}\n{c.section}\n{c.text}") or ["_"]
-                ]
-                for c in chunks
-            ]
-            self.bm25 = bm25s.BM25()
-            self.bm25.index((corpus, vocab), show_progress=False)
-            self._term_ids = vocab
-            self._doc_freq = np.zeros(len(vocab), dtype=np.int32)
-            for ids in corpus:
-                self._doc_freq[np.unique(np.asarray(ids, dtype=np.int64))] += 1
-
-    def post_text(self, doc_id: str) -> PostText:
-        """The post's text rebuilt from its chunks (built on first use; the last ``POST_TEXTS_KEPT`` are kept)."""
-        with self._post_texts_lock:
-            post = self._post_texts.get(doc_id)
-            if post is not None:
-                self._post_texts.move_to_end(doc_id)
-                return post
-        post = PostText(self.chunks_of(doc_id))
-        with self._post_texts_lock:
-            self._post_texts[doc_id] = post
-            while len(self._post_texts) > POST_TEXTS_KEPT:
-                self._post_texts.popitem(last=False)
-        return post
-
-    def idf(self, term: str) -> float:
-        """BM25's inverse document frequency of a stemmed term over the chunks (rare words weigh more)."""
-        index = self._term_ids.get(term)
-        df = int(self._doc_freq[index]) if index is not None else 0
-        n = len(self.chunks)
-        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-
-    def chunks_of(self, doc_id: str) -> list[Chunk]:
-        """The post's chunks in the snapshot, in stored order."""
-        code = self._post_code.get(doc_id)
-        return [self.chunks[i] for i in np.flatnonzero(self.post_codes == code)] if code is not None else []
-
-    def chunk_mask(self, allowed: set[str]) -> np.ndarray:
-        """True for every chunk whose post is in ``allowed``."""
-        wanted = np.zeros(len(self.posts), dtype=bool)
-        wanted[[self._post_code[d] for d in allowed if d in self._post_code]] = True
-        return wanted[self.post_codes]
-
-    @property
-    def years(self) -> list[int]:
-        return sorted({year for year, *_ in self._posts_by_event if year})
-
-    @property
-    def reference_year(self) -> int | None:
-        """The latest event year in the index: what "last year" is relative to (see rag.question)."""
-        years = self.years
-        return years[-1] if years else None
-
-    def posts_matching(self, events: EventQuery) -> set[str]:
-        return {
-            d for (year, city, region, event), posts in self._posts_by_event.items()
-            if events.matches(year=year, city=city, region=region, event=event)
-            for d in posts
-        }  # fmt: skip
-
-    def mention_is_covered(self, mention: EventMention) -> bool:
-        return any(
-            mention.matches(year=year, city=city, region=region, event=event)
-            for year, city, region, event in self._posts_by_event
-        )
-
-
 class HybridRetriever:
     """Dense + BM25 retrieval over the configured Chroma collection (one per process is enough)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._lock = threading.Lock()
-        self._snapshot: IndexSnapshot | None = None
-        self._refresh: Future | None = None  # a rebuild in flight
-        self._last_load_s = 0.0
-        self._last_loaded_at = 0.0  # time.monotonic() when the last rebuild finished
-        self._collection = None
-
-    # --- the collection and its in-memory snapshot ----------------------------------------------
-    def _get_collection(self):
-        from rag.components.store import forget_client, get_collection
-
-        try:
-            collection = get_collection(self.settings, create=False)
-        except StoreUnavailableError:
-            forget_client(self.settings)
-            raise
-        except Exception as exc:  # a server that went away surfaces as assorted HTTP errors
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
-            ) from exc
-        if collection is None:
-            raise EmptyIndexError(
-                f"The index at {self.settings.describe_store()} has no collection {self.settings.collection!r} yet. "
-                "Run the ingest job first: python -m ingest"
-            )
-        return collection
-
-    def _signature(self, collection) -> tuple:
-        try:
-            count = collection.count()
-        except Exception as exc:
-            from rag.components.store import forget_client
-
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Cannot read the index at {self.settings.describe_store()}: {exc}"
-            ) from exc
-        return (count, str((collection.metadata or {}).get(UPDATED_AT_KEY, "")))
+        self.index = IndexManager(settings)
 
     def snapshot(self) -> IndexSnapshot:
-        """The snapshot of the collection as it is now, or as it was a moment ago while a new one loads.
-
-        A new snapshot is built when the collection's count or ``kqa_updated_at`` changed, in a
-        background thread. The caller waits for it up to ``SNAPSHOT_REFRESH_WAIT_S`` (a small index is
-        rebuilt well within that, so answers see new posts at once) and otherwise answers from the
-        previous snapshot until the new one is ready: 155,000 chunks take about a minute to load, and
-        while an ingest job writes, the count changes after every post. A slow rebuild is not restarted
-        sooner than its own duration after the last one finished, so readers spend at most about half
-        their time rebuilding during a long ingest.
-        """
-        with self._lock:
-            collection = self._get_collection()
-            self._collection = collection
-            signature = self._signature(collection)
-            current = self._snapshot
-            if current is not None and current.signature == signature:
-                return current
-            refresh = self._refresh
-            if refresh is None:
-                cooling = (
-                    self._last_load_s > SNAPSHOT_REFRESH_WAIT_S
-                    and time.monotonic() - self._last_loaded_at < self._last_load_s
-                )
-                if current is not None and cooling:
-                    return current
-                refresh = self._refresh = Future()
-                threading.Thread(
-                    target=self._rebuild,
-                    args=(collection, signature, refresh),
-                    name="kqa-snapshot",
-                    daemon=True,
-                ).start()
-        if current is None:
-            return refresh.result()  # nothing to answer from yet: wait (and raise what the load raised)
-        try:
-            return refresh.result(timeout=SNAPSHOT_REFRESH_WAIT_S)
-        except FutureTimeoutError:
-            return current
-        except Exception as exc:  # noqa: BLE001 - keep answering from the last good snapshot
-            log.warning("index snapshot refresh failed, answering from the previous one: %s", exc)
-            return current
-
-    def _rebuild(self, collection, signature: tuple, refresh: Future) -> None:
-        started = time.perf_counter()
-        try:
-            snapshot = self._load(collection, signature)
-        except BaseException as exc:  # handed to whoever waits on the future
-            with self._lock:
-                self._refresh = None
-            refresh.set_exception(exc)
-            return
-        seconds = time.perf_counter() - started
-        with self._lock:
-            self._snapshot = snapshot
-            self._refresh = None
-            self._last_load_s, self._last_loaded_at = seconds, time.monotonic()
-        log.info(
-            "index snapshot: %d chunks from %d posts in %.2fs",
-            len(snapshot.chunks),
-            len(snapshot.posts),
-            seconds,
-        )
-        refresh.set_result(snapshot)
-
-    def _load(self, collection, signature: tuple) -> IndexSnapshot:
-        ids: list[str] = []
-        chunks: list[Chunk] = []
-        # One float32 matrix filled page by page and normalised in place: a list of row arrays plus
-        # vstack plus a normalised copy peaked at 3x the vectors (~700 MB at 155,000 chunks).
-        embeddings = np.zeros((0, 1), dtype=np.float32)
-        offset = 0
-        while True:
-            page = collection.get(
-                include=["documents", "metadatas", "embeddings"], limit=_PAGE, offset=offset
-            )
-            page_ids = page["ids"]
-            if not page_ids:
-                break
-            vectors = np.asarray(page["embeddings"], dtype=np.float32)
-            if offset + len(page_ids) > len(embeddings):  # first page, or the collection grew meanwhile
-                rows = max(signature[0], offset + len(page_ids), 2 * len(embeddings))
-                grown = np.empty((rows, vectors.shape[1]), dtype=np.float32)
-                grown[:offset] = embeddings[:offset]
-                embeddings = grown
-            embeddings[offset : offset + len(page_ids)] = vectors
-            for chunk_id, document, metadata in zip(
-                page_ids, page["documents"], page["metadatas"], strict=True
-            ):
-                ids.append(chunk_id)
-                chunks.append(chunk_from_record(chunk_id, document, metadata))
-            offset += len(page_ids)
-            if len(page_ids) < _PAGE:
-                break
-        embeddings = embeddings[:offset]
-        if offset:
-            norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-            embeddings /= np.maximum(norms, 1e-12)
-        return IndexSnapshot(signature, ids, chunks, embeddings)
+        """The index snapshot to answer from now (see :meth:`IndexManager.snapshot`)."""
+        return self.index.snapshot()
 
     # --- retrieval --------------------------------------------------------------------------------
     def embed_query(self, text: str) -> np.ndarray:
-        from rag.components.store import get_embedder_for
-
         return get_embedder_for(self.settings).embed_query(text)
 
     def resolve_events(
@@ -485,97 +155,72 @@ class HybridRetriever:
         similarity is also what the relevance threshold reads. ``snapshot``: one the caller has just
         taken from :meth:`snapshot` (saves checking the collection twice per question).
         """
-        if mode not in ("hybrid", "dense", "lexical"):
+        if mode not in MODES:
             raise ValueError(f"mode must be 'hybrid', 'dense' or 'lexical', not {mode!r}")
         timings: dict[str, float] = {}
         started = time.perf_counter()
         snapshot = snapshot if snapshot is not None else self.snapshot()
         timings["snapshot"] = time.perf_counter() - started
+        self._require_chunks(snapshot)
+        events = events or EventQuery()
+        restriction, uncovered = self.resolve_events(events, snapshot)
+        if query_embedding is None:
+            query_embedding = _timed(timings, "embed", self.embed_query, question)
+        empty = RetrievalResult(
+            question, restriction, uncovered, [], [], query_embedding, 0.0, timings, snapshot
+        )
+        allowed = _allowed_posts(events, restriction, snapshot)
+        if allowed is not None and not allowed:
+            return empty  # every named event is uncovered, or no post matches: don't answer from others
+        mask = (
+            snapshot.chunk_mask(allowed)
+            if allowed is not None and len(allowed) < len(snapshot.posts)
+            else None
+        )
+        fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
+        dense = _timed(timings, "dense", self._dense_ranking, mode, snapshot, query_embedding, fetch_k, mask)
+        lexical = _timed(
+            timings, "lexical", self._lexical_ranking, mode, snapshot, topic or question, fetch_k, mask
+        )
+        fused = weighted_reciprocal_rank(
+            [dense, lexical], [DENSE_FUSION_WEIGHT, LEXICAL_FUSION_WEIGHT], self.settings.rrf_k
+        )
+        candidates = _scored(snapshot, fused, dense, lexical, query_embedding)
+        top = cap_per_post(candidates, self.settings.max_chunks_per_post, self.settings.top_k)
+        best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
+        timings["retrieve"] = time.perf_counter() - started
+        return replace(empty, chunks=top, candidates=candidates, best_similarity=best_similarity)
+
+    def _require_chunks(self, snapshot: IndexSnapshot) -> None:
         if not snapshot.chunks:
             raise EmptyIndexError(
                 f"The index at {self.settings.describe_store()} is empty. Run the ingest job first: python -m ingest"
             )
-        events = events or EventQuery()
-        restriction, uncovered = self.resolve_events(events, snapshot)
-        if query_embedding is None:
-            t = time.perf_counter()
-            query_embedding = self.embed_query(question)
-            timings["embed"] = time.perf_counter() - t
-        empty = RetrievalResult(
-            question, restriction, uncovered, [], [], query_embedding, 0.0, timings, snapshot
-        )
-        if not events.is_empty and restriction.is_empty:
-            return empty  # every named event is uncovered: don't answer from other events
-        allowed = snapshot.posts_matching(restriction) if not restriction.is_empty else None
-        if allowed is not None and not allowed:
-            return empty
 
-        restricted = allowed is not None and len(allowed) < len(snapshot.posts)
-        mask = snapshot.chunk_mask(allowed) if restricted else None
-        fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
-        dense_ranked: list[int] = []
-        lexical_ranked: list[int] = []
-        t = time.perf_counter()
-        if mode in ("hybrid", "dense"):
-            dense_ranked = self._dense(snapshot, query_embedding, fetch_k, mask)
-        timings["dense"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if mode in ("hybrid", "lexical"):
-            lexical_ranked = self._lexical(snapshot, topic or question, fetch_k, mask)
-        timings["lexical"] = time.perf_counter() - t
+    def _dense_ranking(
+        self, mode: str, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask
+    ) -> list[int]:
+        """The dense ranking, or none in lexical mode."""
+        if mode not in ("hybrid", "dense"):
+            return []
+        return self._dense(self.index.collection, snapshot, query, k, mask)
 
-        fused: dict[int, float] = defaultdict(float)
-        for ranking, weight in ((dense_ranked, DENSE_WEIGHT), (lexical_ranked, LEXICAL_WEIGHT)):
-            for rank, index in enumerate(ranking, start=1):
-                fused[index] += weight / (self.settings.rrf_k + rank)
-        dense_rank = {index: rank for rank, index in enumerate(dense_ranked, start=1)}
-        lexical_rank = {index: rank for rank, index in enumerate(lexical_ranked, start=1)}
-        order = sorted(fused, key=lambda i: (-fused[i], dense_rank.get(i, 10**9)))
-        similarities = snapshot.embeddings[order] @ query_embedding if order else np.zeros(0)
-        candidates = [
-            ScoredChunk(snapshot.chunks[i], fused[i], float(sim), dense_rank.get(i), lexical_rank.get(i))
-            for i, sim in zip(order, similarities, strict=True)
-        ]
-        per_post: dict[str, int] = defaultdict(int)
-        top: list[ScoredChunk] = []
-        for item in candidates:
-            if per_post[item.chunk.doc_id] >= self.settings.max_chunks_per_post:
-                continue
-            per_post[item.chunk.doc_id] += 1
-            top.append(item)
-            if len(top) >= self.settings.top_k:
-                break
-        best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
-        timings["retrieve"] = time.perf_counter() - started
-        return RetrievalResult(
-            question,
-            restriction,
-            uncovered,
-            top,
-            candidates,
-            query_embedding,
-            best_similarity,
-            timings,
-            snapshot,
-        )
+    def _lexical_ranking(self, mode: str, snapshot: IndexSnapshot, text: str, k: int, mask) -> list[int]:
+        """The BM25 ranking, or none in dense mode."""
+        if mode not in ("hybrid", "lexical"):
+            return []
+        return self._lexical(snapshot, text, k, mask)
 
     def _dense(
-        self, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
+        self, collection, snapshot: IndexSnapshot, query: np.ndarray, k: int, mask: np.ndarray | None
     ) -> list[int]:
+        """Snapshot positions of the ``k`` chunks nearest ``query``: exact over ``mask``'s chunks in
+        memory, else Chroma's search of ``collection`` (the collection ``snapshot`` is a copy of)."""
         if mask is not None:  # restricted to some posts: exact cosine over their vectors, in memory
             allowed = np.flatnonzero(mask)
             return _top_k(allowed, snapshot.embeddings[allowed] @ query, k)
-        try:
-            result = self._collection.query(
-                query_embeddings=[query.tolist()], n_results=k, include=["distances"]
-            )
-        except Exception as exc:
-            from rag.components.store import forget_client
-
-            forget_client(self.settings)
-            raise StoreUnavailableError(
-                f"Dense search failed at {self.settings.describe_store()}: {exc}"
-            ) from exc
+        with store_errors(self.settings, "Dense search failed"):
+            result = collection.query(query_embeddings=[query.tolist()], n_results=k, include=["distances"])
         return [snapshot.position[i] for i in result["ids"][0] if i in snapshot.position]
 
     def _lexical(self, snapshot: IndexSnapshot, question: str, k: int, mask: np.ndarray | None) -> list[int]:
@@ -589,6 +234,70 @@ class HybridRetriever:
             scores = np.where(mask, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
         return _top_k(candidates, scores[candidates], k)
+
+
+def _timed(timings: dict[str, float], name: str, step, *args):
+    """``step(*args)``, its wall time recorded as ``timings[name]``."""
+    t = time.perf_counter()
+    try:
+        return step(*args)
+    finally:
+        timings[name] = time.perf_counter() - t
+
+
+def _allowed_posts(events: EventQuery, restriction: EventQuery, snapshot: IndexSnapshot) -> set[str] | None:
+    """The posts retrieval may use: ``None`` for all, an empty set when the named events cover none."""
+    if not events.is_empty and restriction.is_empty:
+        return set()  # every named event is uncovered
+    return snapshot.posts_matching(restriction) if not restriction.is_empty else None
+
+
+def weighted_reciprocal_rank(
+    rankings: Sequence[Sequence[int]], weights: Sequence[float], c: int
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of ranked lists, as LangChain's ``EnsembleRetriever.weighted_reciprocal_rank``.
+
+    An item's score is ``sum(weight / (c + rank))`` over the lists it appears in (ranks from 1), so
+    scores from different retrievers need no calibration. Returned best first; ties keep the order
+    of first appearance (the first list's order, then items only in later lists), as LangChain's does.
+    """
+    scores: dict[int, float] = defaultdict(float)
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] += weight / (c + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])  # a stable sort: ties keep first appearance
+
+
+def _scored(
+    snapshot: IndexSnapshot,
+    fused: list[tuple[int, float]],
+    dense: list[int],
+    lexical: list[int],
+    query: np.ndarray,
+) -> list[ScoredChunk]:
+    """The fused chunks, best first, with their dense similarity and their rank in each list."""
+    dense_rank = {index: rank for rank, index in enumerate(dense, start=1)}
+    lexical_rank = {index: rank for rank, index in enumerate(lexical, start=1)}
+    order = [index for index, _ in fused]
+    similarities = snapshot.embeddings[order] @ query if order else np.zeros(0)
+    return [
+        ScoredChunk(snapshot.chunks[i], score, float(sim), dense_rank.get(i), lexical_rank.get(i))
+        for (i, score), sim in zip(fused, similarities, strict=True)
+    ]
+
+
+def cap_per_post(candidates: Iterable[ScoredChunk], max_per_post: int, limit: int) -> list[ScoredChunk]:
+    """The first ``limit`` candidates, skipping any beyond ``max_per_post`` from one post (diversity)."""
+    per_post: dict[str, int] = defaultdict(int)
+    top: list[ScoredChunk] = []
+    for item in candidates:
+        if per_post[item.chunk.doc_id] >= max_per_post:
+            continue
+        per_post[item.chunk.doc_id] += 1
+        top.append(item)
+        if len(top) >= limit:
+            break
+    return top
 
 
 def _top_k(indexes: np.ndarray, scores: np.ndarray, k: int) -> list[int]:

@@ -171,8 +171,8 @@ def test_restricted_dense_search_in_memory_ranks_like_a_chroma_filter(assistant,
     assert 0 < len(allowed) < len(snapshot.posts)
     query = retriever.embed_query(question)
     k = min(assistant.settings.fetch_k, sum(snapshot.posts[d].n_chunks for d in allowed))
-    in_memory = retriever._dense(snapshot, query, k, snapshot.chunk_mask(allowed))
-    chroma = retriever._collection.query(
+    in_memory = retriever._dense(retriever.index.collection, snapshot, query, k, snapshot.chunk_mask(allowed))
+    chroma = retriever.index.collection.query(
         query_embeddings=[query.tolist()], n_results=k, where={"doc_id": {"$in": sorted(allowed)}}
     )
     assert [snapshot.ids[i] for i in in_memory] == chroma["ids"][0]
@@ -208,21 +208,21 @@ def test_a_slow_snapshot_rebuild_keeps_answering_from_the_previous_one(
     import threading
     import time
 
-    import rag.retrieval
+    import rag.index
 
     index = OnePostIndex(tmp_path, settings_factory, fixture_posts_dir)
     qa = index.qa
     first = qa.retriever.snapshot()
 
     release = threading.Event()
-    real_load = qa.retriever._load
+    real_load = qa.retriever.index._load
 
     def slow_load(collection, signature):
         release.wait(30)
         return real_load(collection, signature)
 
-    monkeypatch.setattr(rag.retrieval, "SNAPSHOT_REFRESH_WAIT_S", 0.2)
-    monkeypatch.setattr(qa.retriever, "_load", slow_load)
+    monkeypatch.setattr(rag.index, "SNAPSHOT_REFRESH_WAIT_S", 0.2)
+    monkeypatch.setattr(qa.retriever.index, "_load", slow_load)
     index.add("shanghai-2019-community")
 
     started = time.monotonic()
