@@ -1,6 +1,6 @@
 """Writing a run's results: ``report.json`` (everything), ``report.md`` (for people) and PNG charts.
 
-The report dict is built by :mod:`eval.runner`; this module only renders it, compares it with a previous
+The report dict is built by :func:`eval.scoring.build_report`; this module only renders it, compares it with a previous
 run and draws charts (matplotlib's Agg backend: no display needed).
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from eval.labels import render_figures
@@ -476,3 +477,25 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     md_path.write_text(render_markdown(report), encoding="utf-8")
     return [json_path, md_path, *(out_dir / c for c in charts)]
 
+
+def print_summary(report: dict, log: Callable[[str], None] = print) -> None:
+    """The headline numbers, targets and deltas on the terminal."""
+    for name, data in report["systems"].items():
+        overall = data["summary"]["overall"]
+        parts = [f"{METRIC_LABELS[m]} {overall[m]:.3f}" for m in METRIC_LABELS if overall.get(m) is not None]
+        log(f"{SYSTEM_NAMES.get(name, name)} (n={overall['n']}): " + ", ".join(parts))
+    for target in report.get("targets", []):
+        status = "met" if target["met"] else "MISSED"
+        vs = ""
+        if "ahead_of_baseline" in target:
+            standing = (
+                "ahead"
+                if target["ahead_of_baseline"]
+                else "tied"
+                if target["tied_with_baseline"]
+                else "BEHIND"
+            )
+            vs = f"; baseline {target['baseline']:.3f} ({standing})"
+        log(f"  target {target['metric']} >= {target['target']:.2f}: {target['value']:.3f} {status}{vs}")
+    if report.get("comparison"):
+        log(format_comparison(report["comparison"]))
