@@ -18,17 +18,18 @@ from pathlib import Path
 
 from eval import grounding  # a module, so DEFAULT_THRESHOLDS is read when calibrate writes
 from eval.feedback import candidates, read_feedback, write_candidates
-from eval.gold import load_gold, run_validate
+from eval.gold import default_corpus, load_gold, run_validate
 from eval.labels import labelling_sheet, render_summary
 from eval.labels import load_labels as load_read_labels
 from eval.labels import summarize as summarize_read_labels
 from eval.report import print_summary, write_report
-from eval.runner import DEFAULT_CORPUS, RunConfig, run_eval
+from eval.runner import RunConfig, run_eval
 from eval.split import select_split
 from rag.errors import KQAError
 from rag.version import add_version_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CORPUS_DEFAULT = "default: the settings' data_dir, the repository's data/; the gold sets cite ../shared/corpus/articles"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,13 +39,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a gold file: schema, slugs exist, quotes occur")
     validate.add_argument("file", type=Path)
-    validate.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory")
+    validate.add_argument("--corpus", type=Path, default=None, help=f"articles directory ({CORPUS_DEFAULT})")
 
     run = commands.add_parser("run", help="ingest the corpus, answer every gold question, score, report")
     run.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
-    run.add_argument(
-        "--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory (default: %(default)s)"
-    )
+    run.add_argument("--corpus", type=Path, default=None, help=f"articles directory ({CORPUS_DEFAULT})")
     run.add_argument(
         "--out",
         type=Path,
@@ -111,16 +110,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args) -> int:
-    return run_validate(args.file, args.corpus)
+    return run_validate(args.file, args.corpus or default_corpus())
 
 
 def _run(args) -> int:
+    corpus = args.corpus or default_corpus()
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
     if not args.gold.exists():
         raise FileNotFoundError(f"gold file {args.gold} does not exist")
-    if not args.corpus.is_dir():
-        raise FileNotFoundError(f"corpus directory {args.corpus} does not exist (pass --corpus DIR)")
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus directory {corpus} does not exist (pass --corpus DIR)")
     if (
         args.compare is not None
         and not (args.compare / "report.json").exists()
@@ -132,7 +132,7 @@ def _run(args) -> int:
     out = args.out or Path("eval/runs") / datetime.now().strftime("%Y%m%d-%H%M%S")  # git-ignored scratch runs
     config = RunConfig(
         gold=args.gold,
-        corpus=args.corpus,
+        corpus=corpus,
         out_dir=out,
         retrieval_only=args.retrieval_only,
         baseline=args.baseline,

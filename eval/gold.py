@@ -26,6 +26,7 @@ from typing import Any, Literal, TextIO, cast, get_args
 
 from eval.jsonl import jsonl_lines
 from eval.metrics import key_fact_hits
+from rag.settings import get_settings
 
 QuestionType = Literal["fact", "list", "why", "multi", "unanswerable"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
@@ -35,8 +36,6 @@ UNANSWERABLE = "unanswerable"
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_GOLD = EVAL_DIR / "gold.jsonl"
-# The shared corpus sits beside the checkout (also in CI); it is never copied into the repository.
-DEFAULT_CORPUS = EVAL_DIR.parent.parent / "shared" / "corpus" / "articles"
 
 _SPACE_RE = re.compile(r"\s+")
 _SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -353,12 +352,20 @@ def corpus_problems(items: Iterable[GoldItem], corpus_dir: Path) -> list[str]:
     return problems
 
 
-def validate_gold(path: Path | str = DEFAULT_GOLD, corpus_dir: Path | str = DEFAULT_CORPUS) -> list[str]:
+def default_corpus() -> Path:
+    """The corpus a run or a validation uses unless told otherwise: the settings' ``data_dir`` (the
+    repository's ``data/``, or ``KQA_DATA_DIR``). The gold sets cite the shared corpus, which is never
+    copied into the repository: pass it explicitly (``--corpus ../shared/corpus/articles``)."""
+    return get_settings().data_dir
+
+
+def validate_gold(path: Path | str = DEFAULT_GOLD, corpus_dir: Path | str | None = None) -> list[str]:
     """Every problem with a gold file: JSON, schema, duplicate ids, unknown slugs, quotes not in their post.
 
     An empty list means the file is usable. Corpus checks run on the items whose shape is valid.
+    ``corpus_dir`` defaults to :func:`default_corpus`.
     """
-    path, corpus_dir = Path(path), Path(corpus_dir)
+    path, corpus_dir = Path(path), Path(corpus_dir or default_corpus())
     items, problems = _parse(path)
     if not corpus_dir.is_dir():
         problems.append(f"{corpus_dir}: corpus directory not found (pass the folder of <slug>.md articles)")
@@ -381,7 +388,7 @@ def iter_sources(items: Iterable[GoldItem]) -> Iterator[str]:
         yield from item.sources
 
 
-def run_validate(path: Path | str, corpus_dir: Path | str = DEFAULT_CORPUS, out: TextIO | None = None) -> int:
+def run_validate(path: Path | str, corpus_dir: Path | str | None = None, out: TextIO | None = None) -> int:
     """What ``python -m eval validate FILE`` prints; returns the exit status (0 valid, 1 problems)."""
     out = out or sys.stdout
     problems = validate_gold(path, corpus_dir)

@@ -1,7 +1,10 @@
 """The eval runner: ingest the corpus into the eval's own collection, ask every gold question through the
 library path users get (``rag.Assistant``), score, and write the report.
 
-    python -m eval run --gold eval/gold.jsonl --out eval/results/my-run [--baseline] [--retrieval-only]
+    python -m eval run --gold eval/gold.jsonl --corpus ../shared/corpus/articles --out eval/results/my-run
+
+The corpus defaults to the product's own (``rag.settings``' ``data_dir``: the repository's ``data/``, or
+``KQA_DATA_DIR``); the gold sets cite the shared corpus, so pass ``--corpus`` for real figures.
 
 Every system (ours, the LangChain baseline) is reduced to a :class:`eval.contracts.SystemOutput` first,
 so both are scored by exactly the same code (:mod:`eval.scoring`).
@@ -17,13 +20,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from eval.baseline import TutorialRAG
 from eval.contracts import RANK_DEPTH, UNANSWERABLE, CitedEvidence, GoldItem, System, SystemOutput
-from eval.gold import load_gold
+from eval.gold import default_corpus, load_gold
 from eval.grounding import (
     DEFAULT_LABELS,
     DEFAULT_THRESHOLDS,
@@ -49,7 +52,6 @@ from rag.settings import PROJECT_ROOT, Settings, get_settings
 
 # Names that lived here before the contract, scoring and printing got their own modules.
 __all__ = [
-    "DEFAULT_CORPUS",
     "RANK_DEPTH",
     "TARGETS",
     "UNANSWERABLE",
@@ -61,6 +63,7 @@ __all__ = [
     "System",
     "SystemOutput",
     "check_targets",
+    "default_corpus",
     "eval_settings",
     "print_summary",
     "run_eval",
@@ -69,8 +72,6 @@ __all__ = [
     "summarize",
     "system_summary",
 ]
-
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "articles"
 
 GROUNDING_DESCRIPTION = (
     "Deterministic, no LLM, independent of the pipeline's own verifier. A citation marker covers the text "
@@ -145,7 +146,7 @@ class KQASystem:
 class RunConfig:
     gold: Path
     out_dir: Path
-    corpus: Path = DEFAULT_CORPUS
+    corpus: Path | None = None  # None: the settings' data_dir (the repository's data/)
     retrieval_only: bool = False
     baseline: bool = False
     compare: Path | None = None
@@ -242,10 +243,12 @@ def run_eval(config: RunConfig, log: Callable[[str], None] = print) -> dict:
     """Run the whole evaluation; returns the report dict (also written to ``config.out_dir``)."""
     started_at = datetime.now(UTC)
     t0 = time.perf_counter()
+    base = config.settings or get_settings()
+    config = replace(config, corpus=config.corpus or base.data_dir)
     items = _load_items(config)
     if not config.corpus.is_dir():
         raise FileNotFoundError(f"corpus directory {config.corpus} does not exist")
-    settings = eval_settings(config.settings or get_settings(), config.corpus, config.store_dir)
+    settings = eval_settings(base, config.corpus, config.store_dir)
     scorer = GroundingScorer(embedding_model=settings.embedding_model)
     ingest_info = _ingest(config.corpus, settings, log)
     outputs, baseline_info = _answer_all(config, settings, items, log)
