@@ -16,29 +16,34 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from eval import grounding  # a module, so DEFAULT_THRESHOLDS is read when calibrate writes
+from eval.feedback import candidates, read_feedback, write_candidates
+from eval.gold import default_corpus, load_gold, run_validate
+from eval.labels import labelling_sheet, render_summary
+from eval.labels import load_labels as load_read_labels
+from eval.labels import summarize as summarize_read_labels
+from eval.report import print_summary, write_report
+from eval.runner import RunConfig, run_eval
+from eval.split import select_split
 from rag.errors import KQAError
 from rag.version import add_version_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CORPUS_DEFAULT = "default: the settings' data_dir, the repository's data/; the gold sets cite ../shared/corpus/articles"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from eval.grounding import DEFAULT_LABELS
-    from eval.runner import DEFAULT_CORPUS
-
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__.split("\n\n")[0])
     add_version_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a gold file: schema, slugs exist, quotes occur")
     validate.add_argument("file", type=Path)
-    validate.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory")
+    validate.add_argument("--corpus", type=Path, default=None, help=f"articles directory ({CORPUS_DEFAULT})")
 
     run = commands.add_parser("run", help="ingest the corpus, answer every gold question, score, report")
     run.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
-    run.add_argument(
-        "--corpus", type=Path, default=DEFAULT_CORPUS, help="articles directory (default: %(default)s)"
-    )
+    run.add_argument("--corpus", type=Path, default=None, help=f"articles directory ({CORPUS_DEFAULT})")
     run.add_argument(
         "--out",
         type=Path,
@@ -70,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         "--store", type=Path, default=None, help="eval Chroma directory (default: <KQA_HOME>/eval/chroma)"
     )
     run.add_argument(
-        "--labels", type=Path, default=DEFAULT_LABELS, help="grounding hand labels for agreement"
+        "--labels", type=Path, default=grounding.DEFAULT_LABELS, help="grounding hand labels for agreement"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -99,26 +104,23 @@ def _parser() -> argparse.ArgumentParser:
     feedback.add_argument("--also-up", action="store_true", help="also the answers rated 👍 (to guard them)")
 
     calibrate = commands.add_parser("calibrate", help="fit the grounding scorer's thresholds on hand labels")
-    calibrate.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
+    calibrate.add_argument("--labels", type=Path, default=grounding.DEFAULT_LABELS)
     calibrate.add_argument("--write", action="store_true", help="store the thresholds for every later run")
     return parser
 
 
 def _validate(args) -> int:
-    from eval.gold import run_validate
-
-    return run_validate(args.file, args.corpus)
+    return run_validate(args.file, args.corpus or default_corpus())
 
 
 def _run(args) -> int:
-    from eval.runner import RunConfig, print_summary, run_eval
-
+    corpus = args.corpus or default_corpus()
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
     if not args.gold.exists():
         raise FileNotFoundError(f"gold file {args.gold} does not exist")
-    if not args.corpus.is_dir():
-        raise FileNotFoundError(f"corpus directory {args.corpus} does not exist (pass --corpus DIR)")
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus directory {corpus} does not exist (pass --corpus DIR)")
     if (
         args.compare is not None
         and not (args.compare / "report.json").exists()
@@ -130,7 +132,7 @@ def _run(args) -> int:
     out = args.out or Path("eval/runs") / datetime.now().strftime("%Y%m%d-%H%M%S")  # git-ignored scratch runs
     config = RunConfig(
         gold=args.gold,
-        corpus=args.corpus,
+        corpus=corpus,
         out_dir=out,
         retrieval_only=args.retrieval_only,
         baseline=args.baseline,
@@ -150,19 +152,13 @@ def _run(args) -> int:
 
 
 def _labels(args) -> int:
-    from eval.gold import load_gold
-    from eval.labels import load_labels, render_summary, summarize
-    from eval.split import select_split
-
     items = select_split(load_gold(args.gold), args.gold, args.split)
     answers = None
     if args.into is not None:
         report = json.loads((args.into / "report.json").read_text(encoding="utf-8"))
         answers = {q["id"]: (q.get("kqa") or {}).get("answer", "") for q in report["questions"]}
-    summary = summarize(load_labels(args.file), items, answers)
+    summary = summarize_read_labels(load_read_labels(args.file), items, answers)
     if args.into is not None:
-        from eval.report import write_report
-
         report["human_labels"] = summary.to_dict() | {"labels": str(args.file)}
         write_report(report, args.into)
         print(f"put the read figures into {args.into / 'report.md'} ({len(summary.stale)} labels of changed answers)")
@@ -174,8 +170,6 @@ def _labels(args) -> int:
 
 
 def _sheet(args) -> int:
-    from eval.labels import labelling_sheet
-
     report = json.loads((args.run / "report.json").read_text(encoding="utf-8"))
     rows = labelling_sheet(report)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -184,8 +178,6 @@ def _sheet(args) -> int:
 
 
 def _feedback(args) -> int:
-    from eval.feedback import candidates, read_feedback, write_candidates
-
     records, problems = read_feedback(args.file)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -200,14 +192,12 @@ def _feedback(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from eval.grounding import DEFAULT_THRESHOLDS, calibrate, load_labels
-
-    result = calibrate(load_labels(args.labels))
+    result = grounding.calibrate(grounding.load_labels(args.labels))
     print(json.dumps(result, indent=2))
     if args.write:
         result["labels"] = str(args.labels)
-        DEFAULT_THRESHOLDS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {DEFAULT_THRESHOLDS}")
+        grounding.DEFAULT_THRESHOLDS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {grounding.DEFAULT_THRESHOLDS}")
     return EXIT_OK
 
 

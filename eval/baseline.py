@@ -23,8 +23,8 @@ from pathlib import Path
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage
 
-from eval.metrics import distinct_in_order
-from eval.runner import CitedEvidence, SystemOutput
+from eval.contracts import CitedEvidence, SystemOutput
+from eval.metrics import citation_numbers, distinct_in_order
 from rag.components.store import get_client, get_embedder_for
 from rag.components.tokens import count_tokens
 from rag.lc import RecapEmbeddings
@@ -85,8 +85,6 @@ def attach_slug_mentions(text: str, chunks: list[Document]) -> str:
 
 def cited_evidence(text: str, chunks: list[Document]) -> list[CitedEvidence]:
     """The chunks the answer cites by [n] (numbers that point at nothing are ignored)."""
-    from eval.metrics import citation_numbers
-
     return [
         CitedEvidence(n, chunks[n - 1].metadata["slug"], chunks[n - 1].page_content)
         for n in citation_numbers(text)

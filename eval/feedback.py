@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from eval.jsonl import jsonl_lines
+
 _SHOULD_ABSTAIN_RE = re.compile(
     r"\b(?:should have said|should say|say) (?:that )?(?:it|you) (?:do(?:es)?n'?t|do not) know\b"
     r"|\bnot in the posts\b|\bno post says\b|\binvented\b|\bmade (?:it|that) up\b",
@@ -36,13 +38,9 @@ REASON_WORDS = {
 def read_feedback(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of a feedback file, and a problem line for each line that is not a JSON object."""
     records, problems = [], []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: not JSON ({exc.msg}); skipped")
+    for number, record, error in jsonl_lines(Path(path).read_text(encoding="utf-8")):
+        if error is not None:
+            problems.append(f"{path}:{number}: not JSON ({error.msg}); skipped")
             continue
         if not isinstance(record, dict):
             problems.append(f"{path}:{number}: not a JSON object; skipped")

@@ -16,7 +16,6 @@ checks the corpus: slugs exist and every quote occurs in its post (whitespace di
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
@@ -25,17 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast, get_args
 
+from eval.jsonl import jsonl_lines
 from eval.metrics import key_fact_hits
+from rag.settings import get_settings
 
 QuestionType = Literal["fact", "list", "why", "multi", "unanswerable"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 GOLD_KEYS: tuple[str, ...] = ("id", "question", "type", "answer", "key_facts", "sources", "evidence")
 OPTIONAL_KEYS: tuple[str, ...] = ("origin",)
+UNANSWERABLE = "unanswerable"
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_GOLD = EVAL_DIR / "gold.jsonl"
-# The shared corpus sits beside the checkout (also in CI); it is never copied into the repository.
-DEFAULT_CORPUS = EVAL_DIR.parent.parent / "shared" / "corpus" / "articles"
 
 _SPACE_RE = re.compile(r"\s+")
 _SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -54,7 +54,11 @@ class GoldFormatError(ValueError):
 
 @dataclass(frozen=True)
 class GoldItem:
-    """One gold question. ``key_facts`` is a tuple of facts, each a tuple of acceptable alternatives."""
+    """One gold question. ``key_facts`` is a tuple of facts, each a tuple of acceptable alternatives.
+
+    The one gold record of the eval: loaded from a gold file (``load_gold``), scored against
+    (``eval.scoring``) and built from any mapping or object with these fields (``coerce``).
+    """
 
     id: str
     question: str
@@ -65,9 +69,29 @@ class GoldItem:
     evidence: tuple[str, ...]
     line: int = 0  # where it came from, for messages; not part of the JSON record
 
+    @classmethod
+    def coerce(cls, item: Any) -> GoldItem:
+        """A ``GoldItem`` from a gold record (a dict) or any object with the gold fields."""
+        if isinstance(item, cls):
+            return item
+
+        def get(name: str, default=None):
+            return item.get(name, default) if isinstance(item, dict) else getattr(item, name, default)
+
+        return cls(
+            id=str(get("id")),
+            question=str(get("question")),
+            type=cast(QuestionType, str(get("type"))),
+            answer=str(get("answer", "") or ""),
+            key_facts=tuple(tuple(str(a) for a in alts) for alts in get("key_facts", []) or []),
+            sources=tuple(str(s) for s in get("sources", []) or []),
+            evidence=tuple(str(e) for e in get("evidence", []) or []),
+            line=int(get("line", 0) or 0),
+        )
+
     @property
     def answerable(self) -> bool:
-        return self.type != "unanswerable"
+        return self.type != UNANSWERABLE
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (lists, not tuples), key order as in the gold file."""
@@ -93,6 +117,16 @@ def record_problems(record: Any) -> list[str]:
     """Everything wrong with one parsed record's shape, as messages without a location prefix."""
     if not isinstance(record, dict):
         return [f"expected a JSON object, got {type(record).__name__}"]
+    problems = _key_problems(record)
+    key_facts = _key_facts_of(record, problems)
+    sources, evidence = _sources_of(record, problems)
+    problems += _type_problems(record.get("type"), key_facts, sources, evidence)
+    problems += _answer_problems(record.get("answer"), key_facts)
+    return problems
+
+
+def _key_problems(record: dict) -> list[str]:
+    """Missing and unexpected keys, and the plain fields: ``origin``, the strings, ``type``."""
     problems: list[str] = []
     missing = [k for k in GOLD_KEYS if k not in record]
     extra = sorted(k for k in record if k not in GOLD_KEYS + OPTIONAL_KEYS)
@@ -111,25 +145,34 @@ def record_problems(record: Any) -> list[str]:
     qtype = record.get("type")
     if "type" in record and qtype not in QUESTION_TYPES:
         problems.append(f"'type' is {qtype!r}; must be one of {', '.join(QUESTION_TYPES)}")
+    return problems
 
+
+def _key_facts_of(record: dict, problems: list[str]) -> Any:
+    """``key_facts`` as recorded (``None`` when it is not a list), adding its problems to ``problems``."""
     key_facts = record.get("key_facts")
-    if "key_facts" in record:
-        if not isinstance(key_facts, list):
-            problems.append("'key_facts' must be a list of lists of strings")
-            key_facts = None
-        else:
-            for i, fact in enumerate(key_facts):
-                if not _is_str_list(fact) or not fact:
-                    problems.append(f"key_facts[{i}] must be a non-empty list of strings")
-                    continue
-                for alt in fact:
-                    if not alt.strip():
-                        problems.append(f"key_facts[{i}] has an empty alternative")
-                    elif alt != alt.lower():
-                        problems.append(f"key_facts[{i}] alternative {alt!r} is not lowercase")
-                    elif alt != alt.strip():
-                        problems.append(f"key_facts[{i}] alternative {alt!r} has surrounding whitespace")
+    if "key_facts" not in record:
+        return key_facts
+    if not isinstance(key_facts, list):
+        problems.append("'key_facts' must be a list of lists of strings")
+        return None
+    for i, fact in enumerate(key_facts):
+        if not _is_str_list(fact) or not fact:
+            problems.append(f"key_facts[{i}] must be a non-empty list of strings")
+            continue
+        for alt in fact:
+            if not alt.strip():
+                problems.append(f"key_facts[{i}] has an empty alternative")
+            elif alt != alt.lower():
+                problems.append(f"key_facts[{i}] alternative {alt!r} is not lowercase")
+            elif alt != alt.strip():
+                problems.append(f"key_facts[{i}] alternative {alt!r} has surrounding whitespace")
+    return key_facts
 
+
+def _sources_of(record: dict, problems: list[str]) -> tuple[Any, Any]:
+    """``sources`` and ``evidence`` as recorded (each ``None`` when not a list of strings), adding their
+    problems to ``problems``."""
     sources = record.get("sources")
     evidence = record.get("evidence")
     if "sources" in record and not _is_str_list(sources):
@@ -155,8 +198,13 @@ def record_problems(record: Any) -> list[str]:
         problems.append(
             f"{len(sources)} source(s) but {len(evidence)} evidence quote(s): give one quote per source, same order"
         )
+    return sources, evidence
 
-    if qtype == "unanswerable":
+
+def _type_problems(qtype: Any, key_facts: Any, sources: Any, evidence: Any) -> list[str]:
+    """What the question type demands: nothing to find for an unanswerable item, something otherwise."""
+    problems: list[str] = []
+    if qtype == UNANSWERABLE:
         for key, value in (("sources", sources), ("evidence", evidence), ("key_facts", key_facts)):
             if value:
                 problems.append(f"an unanswerable item must have empty {key!r}")
@@ -167,8 +215,12 @@ def record_problems(record: Any) -> list[str]:
             problems.append(f"a {qtype!r} item needs at least one key fact (key-fact recall is undefined)")
         if qtype == "multi" and sources is not None and 0 < len(sources) < 2:
             problems.append("a 'multi' item needs two or more sources")
+    return problems
 
-    answer = record.get("answer")
+
+def _answer_problems(answer: Any, key_facts: Any) -> list[str]:
+    """Key facts the gold answer itself does not contain."""
+    problems: list[str] = []
     if isinstance(answer, str) and isinstance(key_facts, list) and all(_is_str_list(f) for f in key_facts):
         for i, (fact, hit) in enumerate(zip(key_facts, key_fact_hits(answer, key_facts), strict=True)):
             if fact and not hit:
@@ -202,14 +254,10 @@ def _parse(path: Path) -> tuple[list[GoldItem], list[str]]:
     items: list[GoldItem] = []
     problems: list[str] = []
     first_line_of: dict[str, int] = {}
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for line_no, record, error in jsonl_lines(text):
         where = f"{path}:{line_no}"
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+        if error is not None:
+            problems.append(f"{where}: not valid JSON ({error.msg} at column {error.colno})")
             continue
         if isinstance(record, dict) and isinstance(record.get("id"), str):
             where += f" (id {record['id']!r})"
@@ -304,12 +352,20 @@ def corpus_problems(items: Iterable[GoldItem], corpus_dir: Path) -> list[str]:
     return problems
 
 
-def validate_gold(path: Path | str = DEFAULT_GOLD, corpus_dir: Path | str = DEFAULT_CORPUS) -> list[str]:
+def default_corpus() -> Path:
+    """The corpus a run or a validation uses unless told otherwise: the settings' ``data_dir`` (the
+    repository's ``data/``, or ``KQA_DATA_DIR``). The gold sets cite the shared corpus, which is never
+    copied into the repository: pass it explicitly (``--corpus ../shared/corpus/articles``)."""
+    return get_settings().data_dir
+
+
+def validate_gold(path: Path | str = DEFAULT_GOLD, corpus_dir: Path | str | None = None) -> list[str]:
     """Every problem with a gold file: JSON, schema, duplicate ids, unknown slugs, quotes not in their post.
 
     An empty list means the file is usable. Corpus checks run on the items whose shape is valid.
+    ``corpus_dir`` defaults to :func:`default_corpus`.
     """
-    path, corpus_dir = Path(path), Path(corpus_dir)
+    path, corpus_dir = Path(path), Path(corpus_dir or default_corpus())
     items, problems = _parse(path)
     if not corpus_dir.is_dir():
         problems.append(f"{corpus_dir}: corpus directory not found (pass the folder of <slug>.md articles)")
@@ -332,7 +388,7 @@ def iter_sources(items: Iterable[GoldItem]) -> Iterator[str]:
         yield from item.sources
 
 
-def run_validate(path: Path | str, corpus_dir: Path | str = DEFAULT_CORPUS, out: TextIO | None = None) -> int:
+def run_validate(path: Path | str, corpus_dir: Path | str | None = None, out: TextIO | None = None) -> int:
     """What ``python -m eval validate FILE`` prints; returns the exit status (0 valid, 1 problems)."""
     out = out or sys.stdout
     problems = validate_gold(path, corpus_dir)

@@ -23,11 +23,12 @@ These labels, not an automatic scorer, are the figures the answer-quality work i
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from eval.jsonl import jsonl_lines
 
 ANSWERABLE_LABELS = ("correct", "partial", "non-answer", "wrong", "false-abstention")
 UNANSWERABLE_LABELS = ("abstained", "invented", "non-answer")
@@ -114,13 +115,9 @@ def load_labels(path: Path | str) -> list[AnswerLabel]:
     path = Path(path)
     labels: list[AnswerLabel] = []
     problems: list[str] = []
-    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {line_no}: not valid JSON ({exc.msg})")
+    for line_no, record, error in jsonl_lines(path.read_text(encoding="utf-8")):
+        if error is not None:
+            problems.append(f"line {line_no}: not valid JSON ({error.msg})")
             continue
         label = record.get("label") if isinstance(record, dict) else None
         if not isinstance(record, dict) or not isinstance(record.get("id"), str):

@@ -1,6 +1,6 @@
 """Writing a run's results: ``report.json`` (everything), ``report.md`` (for people) and PNG charts.
 
-The report dict is built by :mod:`eval.runner`; this module only renders it, compares it with a previous
+The report dict is built by :func:`eval.scoring.build_report`; this module only renders it, compares it with a previous
 run and draws charts (matplotlib's Agg backend: no display needed).
 """
 
@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+
+from eval.labels import render_figures
 
 # Headline metrics in the order tables show them. "lower" ones are better when smaller.
 METRIC_LABELS: dict[str, str] = {
@@ -202,99 +205,26 @@ def _failure_block(question: dict, system: str) -> list[str]:
 
 
 def render_markdown(report: dict) -> str:
-    meta = report["meta"]
     systems = report["systems"]
     has_baseline = "baseline" in systems
-    lines = ["# KubeCon Recap QA — evaluation report", ""]
-    lines += [
-        f"- **Run:** {meta.get('started_at', '')} ({_fmt(meta.get('duration_s'), 0)} s), mode **{meta['mode']}**",
-        f"- **Gold set:** `{meta['gold']}` — {meta['n_items']} items ({', '.join(f'{k}: {v}' for k, v in meta['types'].items())})",
-        f"- **Corpus:** `{meta['corpus']}` — collection `{meta['collection']}` ({meta.get('store', '')})",
-        f"- **Answering backend:** {meta.get('backend', '–')}; embeddings `{meta.get('embedding_model', '')}`",
-    ]
-    if meta.get("commit"):
-        lines.append(f"- **Commit:** `{meta['commit']}`")
-    lines.append("")
+    lines = _header_section(report["meta"])
     if report.get("human_labels"):
-        from eval.labels import render_figures
-
-        lines += render_figures(report["human_labels"], f"Answers read against the posts (`{report['human_labels'].get('labels', '')}`)")
+        figures = report["human_labels"]
+        lines += render_figures(figures, f"Answers read against the posts (`{figures.get('labels', '')}`)")
     if report.get("targets"):
-        lines += ["## Targets", ""]
-        lines += _targets_table(report["targets"], has_baseline)
-        met = sum(t["met"] for t in report["targets"])
-        lines += ["", f"{met} of {len(report['targets'])} targets met."]
-        if has_baseline:
-            ahead = sum(bool(t.get("ahead_of_baseline")) for t in report["targets"])
-            tied = sum(bool(t.get("tied_with_baseline")) for t in report["targets"])
-            lines.append(
-                f"Ahead of the baseline on {ahead} of {len(report['targets'])}"
-                + (f", tied on {tied}." if tied else ".")
-            )
-        lines.append("")
+        lines += _targets_section(report["targets"], has_baseline)
     for system, data in systems.items():
         lines += [f"## {SYSTEM_NAMES.get(system, system)}: by question type", ""]
         lines += _type_table(data["summary"])
         lines.append("")
     if has_baseline and report.get("ratios"):
-        lines += ["## Side by side (ours / baseline)", ""]
-        rows = [
-            [METRIC_LABELS.get(m, m), _fmt(systems["kqa"]["summary"]["overall"].get(m)),
-             _fmt(systems["baseline"]["summary"]["overall"].get(m)), _fmt(r, 2)]
-            for m, r in report["ratios"].items()
-        ]  # fmt: skip
-        lines += _table(["metric", "ours", "baseline", "ratio"], rows)
-        lines.append("")
+        lines += _side_by_side_section(systems, report["ratios"])
     if any(data.get("latency") for data in systems.values()):
-        lines += ["## Latency per stage", ""]
-        lines += _latency_table(systems)
-        lines.append("")
-        for system, data in systems.items():
-            tokens = data.get("prompt_tokens")
-            if tokens and tokens.get("mean") is not None:
-                lines.append(
-                    f"- {SYSTEM_NAMES.get(system, system)}: prompt tokens mean {_fmt(tokens['mean'], 0)}, "
-                    f"p95 {_fmt(tokens['p95'], 0)}"
-                )
-        lines.append("")
-    scorer = report.get("grounding_scorer")
-    if scorer:
-        lines += ["## Grounding scorer", ""]
-        lines.append(scorer.get("description", ""))
-        lines.append("")
-        if scorer.get("agreement"):
-            a = scorer["agreement"]
-            lines.append(
-                f"Agreement with {a['n']} hand-labelled sentences (`{scorer.get('labels', '')}`): "
-                f"accuracy {_fmt(a['accuracy'])}, precision of *supported* {_fmt(a['precision_supported'])}, "
-                f"recall of *supported* {_fmt(a['recall_supported'])}."
-            )
-        if scorer.get("cross_validated"):
-            lines.append(
-                f"Held-out (5-fold) accuracy when calibrating: {_fmt(scorer['cross_validated'].get('accuracy'))}."
-            )
-        lines.append(f"Thresholds: `{json.dumps(scorer.get('thresholds', {}))}`")
-        lines.append("")
+        lines += _latency_section(systems)
+    if report.get("grounding_scorer"):
+        lines += _scorer_section(report["grounding_scorer"])
     if report.get("comparison"):
-        lines += [
-            "## Changes since the previous run",
-            "",
-            f"Previous: `{report['comparison'].get('previous_run')}`",
-            "",
-        ]
-        for system, groups in report["comparison"]["systems"].items():
-            rows = [
-                [
-                    METRIC_LABELS.get(metric, metric),
-                    _fmt(row["previous"]),
-                    _fmt(row["current"]),
-                    _signed(row["delta"]),
-                ]
-                for metric, row in groups.get("all", {}).items()
-            ]
-            lines += [f"**{SYSTEM_NAMES.get(system, system)}**", ""]
-            lines += _table(["metric", "previous", "current", "delta"], rows)
-            lines.append("")
+        lines += _comparison_section(report["comparison"])
     for system in systems:
         worst = worst_failures(report["questions"], system)
         if not worst:
@@ -307,6 +237,95 @@ def render_markdown(report: dict) -> str:
         lines += [f"![{name}]({name})" for name in report["charts"]]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _header_section(meta: dict) -> list[str]:
+    lines = ["# KubeCon Recap QA — evaluation report", ""]
+    lines += [
+        f"- **Run:** {meta.get('started_at', '')} ({_fmt(meta.get('duration_s'), 0)} s), mode **{meta['mode']}**",
+        f"- **Gold set:** `{meta['gold']}` — {meta['n_items']} items ({', '.join(f'{k}: {v}' for k, v in meta['types'].items())})",
+        f"- **Corpus:** `{meta['corpus']}` — collection `{meta['collection']}` ({meta.get('store', '')})",
+        f"- **Answering backend:** {meta.get('backend', '–')}; embeddings `{meta.get('embedding_model', '')}`",
+    ]
+    if meta.get("commit"):
+        lines.append(f"- **Commit:** `{meta['commit']}`")
+    lines.append("")
+    return lines
+
+
+def _targets_section(targets: list[dict], has_baseline: bool) -> list[str]:
+    lines = ["## Targets", ""]
+    lines += _targets_table(targets, has_baseline)
+    met = sum(t["met"] for t in targets)
+    lines += ["", f"{met} of {len(targets)} targets met."]
+    if has_baseline:
+        ahead = sum(bool(t.get("ahead_of_baseline")) for t in targets)
+        tied = sum(bool(t.get("tied_with_baseline")) for t in targets)
+        lines.append(
+            f"Ahead of the baseline on {ahead} of {len(targets)}" + (f", tied on {tied}." if tied else ".")
+        )
+    lines.append("")
+    return lines
+
+
+def _side_by_side_section(systems: dict, ratios: dict) -> list[str]:
+    lines = ["## Side by side (ours / baseline)", ""]
+    rows = [
+        [METRIC_LABELS.get(m, m), _fmt(systems["kqa"]["summary"]["overall"].get(m)),
+         _fmt(systems["baseline"]["summary"]["overall"].get(m)), _fmt(r, 2)]
+        for m, r in ratios.items()
+    ]  # fmt: skip
+    lines += _table(["metric", "ours", "baseline", "ratio"], rows)
+    lines.append("")
+    return lines
+
+
+def _latency_section(systems: dict) -> list[str]:
+    lines = ["## Latency per stage", ""]
+    lines += _latency_table(systems)
+    lines.append("")
+    for system, data in systems.items():
+        tokens = data.get("prompt_tokens")
+        if tokens and tokens.get("mean") is not None:
+            lines.append(
+                f"- {SYSTEM_NAMES.get(system, system)}: prompt tokens mean {_fmt(tokens['mean'], 0)}, "
+                f"p95 {_fmt(tokens['p95'], 0)}"
+            )
+    lines.append("")
+    return lines
+
+
+def _scorer_section(scorer: dict) -> list[str]:
+    lines = ["## Grounding scorer", ""]
+    lines.append(scorer.get("description", ""))
+    lines.append("")
+    if scorer.get("agreement"):
+        a = scorer["agreement"]
+        lines.append(
+            f"Agreement with {a['n']} hand-labelled sentences (`{scorer.get('labels', '')}`): "
+            f"accuracy {_fmt(a['accuracy'])}, precision of *supported* {_fmt(a['precision_supported'])}, "
+            f"recall of *supported* {_fmt(a['recall_supported'])}."
+        )
+    if scorer.get("cross_validated"):
+        lines.append(
+            f"Held-out (5-fold) accuracy when calibrating: {_fmt(scorer['cross_validated'].get('accuracy'))}."
+        )
+    lines.append(f"Thresholds: `{json.dumps(scorer.get('thresholds', {}))}`")
+    lines.append("")
+    return lines
+
+
+def _comparison_section(comparison: dict) -> list[str]:
+    lines = ["## Changes since the previous run", "", f"Previous: `{comparison.get('previous_run')}`", ""]
+    for system, groups in comparison["systems"].items():
+        rows = [
+            [METRIC_LABELS.get(metric, metric), _fmt(row["previous"]), _fmt(row["current"]), _signed(row["delta"])]
+            for metric, row in groups.get("all", {}).items()
+        ]
+        lines += [f"**{SYSTEM_NAMES.get(system, system)}**", ""]
+        lines += _table(["metric", "previous", "current", "delta"], rows)
+        lines.append("")
+    return lines
 
 
 def worst_failures(questions: list[dict], system: str, limit: int = WORST_FAILURES) -> list[dict]:
@@ -327,6 +346,19 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _bar_pairs(ax, labels: list[str], first: tuple[str, list[float]], second: tuple[str, list[float]]) -> None:
+    """Two bars per label (``(legend, values)`` each), side by side."""
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], first[1], 0.4, label=first[0])
+    ax.bar([x + 0.2 for x in xs], second[1], 0.4, label=second[0])
 
 
 def chart_metrics_by_type(report: dict, path: Path) -> None:
@@ -353,9 +385,7 @@ def chart_metrics_by_type(report: dict, path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("score")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def chart_latency(report: dict, path: Path) -> None:
@@ -367,17 +397,13 @@ def chart_latency(report: dict, path: Path) -> None:
             labels.append(f"{system}\n{stage}")
             p50.append(stats["p50"] or 0)
             p95.append(stats["p95"] or 0)
-    xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
-    ax.bar([x + 0.2 for x in xs], p95, 0.4, label="p95")
-    ax.set_xticks(list(xs), labels, fontsize=7)
+    _bar_pairs(ax, labels, ("p50", p50), ("p95", p95))
+    ax.set_xticks(list(range(len(labels))), labels, fontsize=7)
     ax.set_ylabel("seconds")
     ax.set_title("Latency per stage")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def chart_side_by_side(report: dict, path: Path) -> None:
@@ -387,8 +413,10 @@ def chart_side_by_side(report: dict, path: Path) -> None:
     metrics = [m for m in METRIC_LABELS if ours.get(m) is not None and theirs.get(m) is not None]
     fig, ax = plt.subplots(figsize=(9, 4))
     xs = range(len(metrics))
-    ax.bar([x - 0.2 for x in xs], [ours[m] for m in metrics], 0.4, label=SYSTEM_NAMES["kqa"])
-    ax.bar([x + 0.2 for x in xs], [theirs[m] for m in metrics], 0.4, label=SYSTEM_NAMES["baseline"])
+    _bar_pairs(
+        ax, metrics, (SYSTEM_NAMES["kqa"], [ours[m] for m in metrics]),
+        (SYSTEM_NAMES["baseline"], [theirs[m] for m in metrics]),
+    )  # fmt: skip
     for target in report.get("targets", []):
         if target["metric"] in metrics:
             x = metrics.index(target["metric"])
@@ -399,9 +427,7 @@ def chart_side_by_side(report: dict, path: Path) -> None:
     ax.set_title("Ours vs. baseline (dashes: targets)")
     ax.legend(fontsize=8, ncol=2, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def chart_deltas(report: dict, path: Path) -> None:
@@ -427,9 +453,7 @@ def chart_deltas(report: dict, path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("change vs. previous run")
     ax.set_title("Deltas (green: better, red: worse)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def write_report(report: dict, out_dir: Path) -> list[Path]:
@@ -452,3 +476,26 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     md_path = out_dir / "report.md"
     md_path.write_text(render_markdown(report), encoding="utf-8")
     return [json_path, md_path, *(out_dir / c for c in charts)]
+
+
+def print_summary(report: dict, log: Callable[[str], None] = print) -> None:
+    """The headline numbers, targets and deltas on the terminal."""
+    for name, data in report["systems"].items():
+        overall = data["summary"]["overall"]
+        parts = [f"{METRIC_LABELS[m]} {overall[m]:.3f}" for m in METRIC_LABELS if overall.get(m) is not None]
+        log(f"{SYSTEM_NAMES.get(name, name)} (n={overall['n']}): " + ", ".join(parts))
+    for target in report.get("targets", []):
+        status = "met" if target["met"] else "MISSED"
+        vs = ""
+        if "ahead_of_baseline" in target:
+            standing = (
+                "ahead"
+                if target["ahead_of_baseline"]
+                else "tied"
+                if target["tied_with_baseline"]
+                else "BEHIND"
+            )
+            vs = f"; baseline {target['baseline']:.3f} ({standing})"
+        log(f"  target {target['metric']} >= {target['target']:.2f}: {target['value']:.3f} {status}{vs}")
+    if report.get("comparison"):
+        log(format_comparison(report["comparison"]))

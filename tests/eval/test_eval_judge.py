@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from eval.gold import GoldItem
 from eval.judge import Judge, parse_verdict
-from eval.runner import GoldItem
 from rag.errors import KQAError
 from rag.settings import Settings
 

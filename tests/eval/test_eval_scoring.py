@@ -1,4 +1,4 @@
-"""Scoring whole answers (runner.score_output / summarize / check_targets) and rendering the report."""
+"""Scoring whole answers (scoring.score_output / summarize / check_targets) and rendering the report."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from eval.contracts import CitedEvidence, GoldItem, SystemOutput
 from eval.report import (
     compare_reports,
     format_comparison,
@@ -14,16 +15,8 @@ from eval.report import (
     worst_failures,
     write_report,
 )
-from eval.runner import (
-    CitedEvidence,
-    GoldItem,
-    SystemOutput,
-    check_targets,
-    eval_settings,
-    score_output,
-    select_items,
-    system_summary,
-)
+from eval.runner import eval_settings, select_items
+from eval.scoring import build_report, score_output
 from rag.settings import Settings
 
 FACT = GoldItem(
@@ -124,34 +117,16 @@ def _report(scorer, outputs_kqa, outputs_base=None) -> dict:
     records = {"kqa": [score_output(i, o, scorer) for i, o in zip(items, outputs_kqa, strict=True)]}
     if outputs_base:
         records["baseline"] = [score_output(i, o, scorer) for i, o in zip(items, outputs_base, strict=True)]
-    systems = {name: system_summary(recs, items) for name, recs in records.items()}
-    targets, ratios = check_targets(systems)
-    return {
-        "meta": {
-            "mode": "full",
-            "gold": "gold.jsonl",
-            "n_items": 2,
-            "types": {"fact": 1, "unanswerable": 1},
-            "corpus": "corpus",
-            "collection": "kqa_eval_x",
-            "out_dir": "run",
-        },  # fmt: skip
-        "grounding_scorer": {"description": "test", "thresholds": {}},
-        "systems": systems,
-        "targets": targets,
-        "ratios": ratios,
-        "comparison": None,
-        "questions": [
-            {
-                "id": i.id,
-                "type": i.type,
-                "question": i.question,
-                "gold": {"answer": i.answer, "sources": i.sources, "key_facts": i.key_facts},
-                **{name: recs[n] for name, recs in records.items()},
-            }
-            for n, i in enumerate(items)
-        ],  # fmt: skip
-    }
+    meta = {
+        "mode": "full",
+        "gold": "gold.jsonl",
+        "n_items": 2,
+        "types": {"fact": 1, "unanswerable": 1},
+        "corpus": "corpus",
+        "collection": "kqa_eval_x",
+        "out_dir": "run",
+    }  # fmt: skip
+    return build_report(items, records, meta=meta, grounding_scorer={"description": "test", "thresholds": {}})
 
 
 def test_summary_targets_and_baseline_ratios(scorer, evidence):
