@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,9 +43,11 @@ from ingest.loaders import (
     load_document,
     read_bytes,
 )
+from rag.components.store import get_client, get_collection, get_embedder_for
 from rag.errors import KQAError
 from rag.schema import UPDATED_AT_KEY, make_chunk_id
 from rag.settings import Settings, get_settings
+from rag.text import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +144,6 @@ class _Timer:
 
 
 def _model_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"{name}=={version(name)}"
     except (PackageNotFoundError, ValueError):
@@ -389,8 +390,6 @@ def run_ingest(
             candidates[doc_id] = (item, data, doc_hash_of(data, fingerprint))
 
     with timer.stage("store"):
-        from rag.components.store import get_client, get_collection
-
         if reset and not dry_run:
             client = get_client(settings)
             if settings.collection in {getattr(c, "name", c) for c in client.list_collections()}:
@@ -520,8 +519,9 @@ def run_ingest(
 def instruction_sentences(document: Document) -> list[str]:
     """The post's sentences written to steer an AI ("ignore previous instructions…"): reported at ingest;
     the read path never packs them as evidence (rag.prompts.looks_like_instruction)."""
+    # Lazy on purpose: rag.prompts pulls in langchain_core (~1.1 s of the 1.5 s `import ingest.cli`),
+    # which `python -m ingest --help`, usage errors and no-op runs never need.
     from rag.prompts import looks_like_instruction
-    from rag.text import split_sentences
 
     body = document.source_text[document.body_start :]
     return [s.text for line in body.splitlines() for s in split_sentences(line) if looks_like_instruction(s.text)]
@@ -609,8 +609,6 @@ def _write_posts(
 
     def write_group() -> None:
         nonlocal done
-        from rag.components.store import get_embedder_for
-
         with timer.stage("embed"):  # the model loads with the first group (it is cached per process)
             vectors = get_embedder_for(settings).embed([text for p in group for text in p.embed_texts])
         with timer.stage("write"):  # one upsert per batch of the group, not one per post
