@@ -15,6 +15,7 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.pipeline import IngestSummary, IngestUsageError, run_ingest
 from rag.errors import KQAError
+from rag.settings import Settings, get_settings
 from rag.version import add_version_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -125,8 +126,6 @@ class _ProgressBar:
 
 
 def _settings(args: argparse.Namespace):
-    from rag.settings import Settings, get_settings
-
     overrides = {
         key: value
         for key, value in (

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,9 +43,11 @@ from ingest.loaders import (
     load_document,
     read_bytes,
 )
+from rag.components.store import get_client, get_collection, get_embedder_for
 from rag.errors import KQAError
 from rag.schema import UPDATED_AT_KEY, make_chunk_id
 from rag.settings import Settings, get_settings
+from rag.text import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +144,6 @@ class _Timer:
 
 
 def _model_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"{name}=={version(name)}"
     except (PackageNotFoundError, ValueError):
@@ -341,56 +342,118 @@ def run_ingest(
     settings = settings or get_settings()
     paths = [Path(p) for p in (paths or [settings.data_dir])]
     _check_request(paths, settings)
-    prune_roots = [p for p in paths if p.is_dir()] if prune is not False else []
-    prune = bool(prune_roots)  # pruning only ever looks under the directories given
-    timer = _Timer()
-    started = time.perf_counter()
+    prune_roots = [p for p in paths if p.is_dir()] if prune is not False else []  # only under directories given
     summary = IngestSummary(
         dry_run=dry_run,
         reset=reset,
-        pruned=bool(prune),
+        pruned=bool(prune_roots),
         store=settings.describe_store(),
         collection=settings.collection,
     )
+    run = _Run(settings, summary)
 
-    failed_posts: dict[str, dict] = {}  # doc_id -> its failure (it says "kept" once the store is read)
+    scan = _scan(run, paths, follow_symlinks)
+    store = _open_store(run, scan, reset, dry_run)
+    plan = _build_plan(run, scan, store.stored, prune_roots, prune_force)
+    if dry_run:
+        _report_dry_run(run, plan)
+        return run.finish()
+    _apply(run, plan, store, progress)
+    _finalise_store(run, plan, store)
+    run.finish()
+    log.info("ingest: %s", summary.one_line())
+    return summary
 
-    def fail(path: Path, reason: str, doc_id: str = "") -> None:
+
+@dataclass
+class _Run:
+    """One run's settings, its report so far and its stage timer."""
+
+    settings: Settings
+    summary: IngestSummary
+    timer: _Timer = field(default_factory=_Timer)
+    started: float = field(default_factory=time.perf_counter)
+    failed_posts: dict[str, dict] = field(default_factory=dict)  # doc_id -> its failure ("kept" once stored)
+
+    def fail(self, path: Path, reason: str, doc_id: str = "") -> None:
         log.info("skipped %s: %s", path, reason)
-        summary.failures.append({"path": str(path), "reason": reason})
+        self.summary.failures.append({"path": str(path), "reason": reason})
         if doc_id:
-            failed_posts[doc_id] = summary.failures[-1]
+            self.failed_posts[doc_id] = self.summary.failures[-1]
 
-    with timer.stage("scan"):
+    def finish(self) -> IngestSummary:
+        self.summary.seconds = {**self.timer.seconds, "total": round(time.perf_counter() - self.started, 4)}
+        return self.summary
+
+
+@dataclass
+class _Scan:
+    """What the walk found: files, their problems, and each post's file, bytes and ``doc_hash``."""
+
+    found: list[FoundFile]
+    problems: list[tuple[Path, str]]
+    candidates: dict[str, tuple[FoundFile, bytes, str]] = field(default_factory=dict)  # doc_id -> ...
+    seen_ids: set[str] = field(default_factory=set)
+
+
+class _Store(NamedTuple):
+    collection: object
+    batch_limit: int
+    stored: dict[str, _StoredPost]  # what the collection held before this run (empty after a reset)
+
+
+class _Repair(NamedTuple):
+    """A post stored complete but with stale records beside it or a file that moved."""
+
+    doc_id: str
+    post: _StoredPost
+    doc_hash: str
+    path: str
+
+
+@dataclass
+class _Plan:
+    """What a run is to do, decided before anything is written."""
+
+    stored: dict[str, _StoredPost]
+    to_write: list[tuple[FoundFile, bytes, str]] = field(default_factory=list)  # added or updated
+    repairs: list[_Repair] = field(default_factory=list)
+    pruned_ids: list[str] = field(default_factory=list)
+
+
+def _scan(run: _Run, paths: list[Path], follow_symlinks: bool) -> _Scan:
+    """Walk the paths, then read and hash every file; parsing waits until we know the post changed
+    (keeps no-op runs cheap)."""
+    with run.timer.stage("scan"):
         found, problems = discover(paths, follow_symlinks=follow_symlinks)
         for path, reason in problems:
-            fail(path, reason)
-
-    # Read and hash every file; parsing waits until we know the post changed (keeps no-op runs cheap).
-    fingerprint = pipeline_fingerprint(settings)
-    candidates: dict[str, tuple[FoundFile, bytes, str]] = {}
-    seen_ids: set[str] = set()
-    with timer.stage("read"):
+            run.fail(path, reason)
+    scan = _Scan(found, problems)
+    fingerprint = pipeline_fingerprint(run.settings)
+    with run.timer.stage("read"):
         for item in found:
             doc_id = item.path.stem
-            if doc_id in seen_ids:
-                other = candidates[doc_id][0].path if doc_id in candidates else "another file"
-                fail(
+            if doc_id in scan.seen_ids:
+                other = scan.candidates[doc_id][0].path if doc_id in scan.candidates else "another file"
+                run.fail(
                     item.path,
                     f"duplicate post id {doc_id!r} (also {other}); post ids are file names without extension",
                 )
                 continue
-            seen_ids.add(doc_id)
+            scan.seen_ids.add(doc_id)
             try:
-                data = read_bytes(item.path, settings.max_file_bytes)
+                data = read_bytes(item.path, run.settings.max_file_bytes)
             except LoadError as exc:
-                fail(item.path, str(exc), doc_id)
+                run.fail(item.path, str(exc), doc_id)
                 continue
-            candidates[doc_id] = (item, data, doc_hash_of(data, fingerprint))
+            scan.candidates[doc_id] = (item, data, doc_hash_of(data, fingerprint))
+    return scan
 
-    with timer.stage("store"):
-        from rag.components.store import get_client, get_collection
 
+def _open_store(run: _Run, scan: _Scan, reset: bool, dry_run: bool) -> _Store:
+    """Open the collection (emptied first by a real ``reset``) and read what it holds."""
+    settings, summary = run.settings, run.summary
+    with run.timer.stage("store"):
         if reset and not dry_run:
             client = get_client(settings)
             if settings.collection in {getattr(c, "name", c) for c in client.list_collections()}:
@@ -398,130 +461,148 @@ def run_ingest(
         collection = get_collection(settings)
         batch_limit = int(get_client(settings).get_max_batch_size())
         stored = {} if reset and not dry_run else _read_store_state(collection)
-        for doc_id in failed_posts.keys() & stored.keys():
-            failed_posts[doc_id]["reason"] += KEPT_NOTE
+        for doc_id in run.failed_posts.keys() & stored.keys():
+            run.failed_posts[doc_id]["reason"] += KEPT_NOTE
         if reset and dry_run:
-            summary.deleted = len(set(stored) - set(candidates))
-            summary.changes["deleted"] = sorted(set(stored) - set(candidates))
+            summary.deleted = len(set(stored) - set(scan.candidates))
+            summary.changes["deleted"] = sorted(set(stored) - set(scan.candidates))
             stored = {}
+    return _Store(collection, batch_limit, stored)
 
-    # Plan: unchanged / repair (complete, but stale records or a moved file) / write.
-    to_write: list[tuple[FoundFile, bytes, str]] = []
-    repairs: list[tuple[str, _StoredPost, str, str]] = []  # (doc_id, stored, doc_hash, path)
-    with timer.stage("plan"):
-        for doc_id, (item, data, doc_hash) in candidates.items():
+
+def _build_plan(
+    run: _Run,
+    scan: _Scan,
+    stored: dict[str, _StoredPost],
+    prune_roots: list[Path],
+    prune_force: bool,
+) -> _Plan:
+    """Sort the posts found into unchanged / repair (complete, but stale records or a moved file) /
+    write, and the stored posts whose file is gone into pruned or kept (``summary.kept``, ``prune_held``)."""
+    plan = _Plan(stored)
+    with run.timer.stage("plan"):
+        for doc_id, (item, data, doc_hash) in scan.candidates.items():
             post = stored.get(doc_id)
             if post is None or not post.complete(doc_hash):
-                to_write.append((item, data, doc_hash))
+                plan.to_write.append((item, data, doc_hash))
                 continue
             current = post.by_hash[doc_hash]
             moved = any(r.path != stored_path(item.path) for r in current.values())
             if moved or len(post.by_hash) > 1:
-                repairs.append((doc_id, post, doc_hash, stored_path(item.path)))
+                plan.repairs.append(_Repair(doc_id, post, doc_hash, stored_path(item.path)))
             else:
-                summary.unchanged += 1
-
-    def post_records(item: FoundFile, data: bytes, doc_hash: str) -> _PostRecords | None:
-        """Parse and chunk one post to write (None, reported, when it cannot be parsed)."""
-        with timer.stage("chunk"):
-            try:
-                document = load_document(item.path, data)
-            except LoadError as exc:
-                fail(item.path, str(exc) + (KEPT_NOTE if item.path.stem in stored else ""))
-                return None
-            ids, texts, metadatas, embed_texts = build_records(document, doc_hash, settings)
-            injected = instruction_sentences(document)
-            if injected:
-                summary.flagged[document.doc_id] = len(injected)
-                log.warning("%s: %d sentences addressed to an AI, e.g. %r", document.doc_id, len(injected), injected[0][:120])
-        post = stored.get(document.doc_id)
-        old_ids = post.ids if post else set()
-        return _PostRecords(
-            document,
-            doc_hash,
-            ids,
-            texts,
-            metadatas,
-            embed_texts,
-            stale_ids=sorted(old_ids - set(ids)),
-            action="updated" if post else "added",
-        )
-
-    pruned_ids: list[str] = []
-    if prune:
-        pruned_ids, summary.kept, summary.prune_held = _plan_prune(
-            stored, seen_ids, prune_roots, found, problems, settings.max_prune_share, prune_force
+                run.summary.unchanged += 1
+    if prune_roots:
+        summary = run.summary
+        plan.pruned_ids, summary.kept, summary.prune_held = _plan_prune(
+            stored, scan.seen_ids, prune_roots, scan.found, scan.problems, run.settings.max_prune_share, prune_force
         )
         for doc_id in summary.kept:
             log.warning("kept %s although its file is gone: %s", doc_id, summary.prune_held)
+    return plan
 
-    if dry_run:
-        for item, data, doc_hash in to_write:
-            post = post_records(item, data, doc_hash)
-            if post is None:
-                continue
-            setattr(summary, post.action, getattr(summary, post.action) + 1)
-            summary.changes[post.action].append(post.document.doc_id)
-            summary.chunks_written += len(post.ids)
-        for doc_id, _post, _hash, _path in repairs:
-            summary.updated += 1
-            summary.changes["updated"].append(doc_id)
-        summary.deleted += len(pruned_ids)
-        summary.changes["deleted"] += pruned_ids
-        summary.posts_in_store = len(stored)
-        summary.chunks_in_store = sum(len(p.ids) for p in stored.values())
-        summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
-        return summary
 
-    # Posts are parsed, chunked, embedded and written a group at a time, so memory holds one group's
-    # records, not the whole corpus's (155,000 chunks at 100x).
-    _write_posts(
-        collection, batch_limit, ((task[0], post_records(*task)) for task in to_write), len(to_write),
-        settings, summary, timer, progress,
-    )  # fmt: skip
+def _post_records(
+    run: _Run, stored: dict[str, _StoredPost], item: FoundFile, data: bytes, doc_hash: str
+) -> _PostRecords | None:
+    """Parse and chunk one post to write (None, reported, when it cannot be parsed)."""
+    with run.timer.stage("chunk"):
+        try:
+            document = load_document(item.path, data)
+        except LoadError as exc:
+            run.fail(item.path, str(exc) + (KEPT_NOTE if item.path.stem in stored else ""))
+            return None
+        ids, texts, metadatas, embed_texts = build_records(document, doc_hash, run.settings)
+        injected = instruction_sentences(document)
+        if injected:
+            run.summary.flagged[document.doc_id] = len(injected)
+            log.warning("%s: %d sentences addressed to an AI, e.g. %r", document.doc_id, len(injected), injected[0][:120])
+    post = stored.get(document.doc_id)
+    old_ids = post.ids if post else set()
+    return _PostRecords(
+        document,
+        doc_hash,
+        ids,
+        texts,
+        metadatas,
+        embed_texts,
+        stale_ids=sorted(old_ids - set(ids)),
+        action="updated" if post else "added",
+    )
 
-    with timer.stage("write"):
-        for doc_id, post, doc_hash, path in repairs:
-            current = post.by_hash[doc_hash]
-            moved = [i for i, r in current.items() if r.path != path]
-            if moved:  # rare: re-read these records' whole metadata to rewrite only their path
-                full = collection.get(ids=moved, include=["metadatas"])
-                collection.update(
-                    ids=full["ids"], metadatas=[{**(m or {}), "path": path} for m in full["metadatas"]]
-                )
-            stale = sorted(post.ids - set(current))
-            if stale:
-                collection.delete(ids=stale)
-                summary.chunks_deleted += len(stale)
-            summary.updated += 1
-            summary.changes["updated"].append(doc_id)
 
-    with timer.stage("prune"):
-        for doc_id in pruned_ids:
-            ids = sorted(stored[doc_id].ids)
-            for part in _batches(len(ids), batch_limit):
-                collection.delete(ids=ids[part])
-            summary.deleted += 1
-            summary.chunks_deleted += len(ids)
-            summary.changes["deleted"].append(doc_id)
+def _count_post(summary: IngestSummary, action: str, doc_id: str) -> None:
+    """One more post ``action`` ("added" | "updated" | "deleted"), named in ``changes``."""
+    setattr(summary, action, getattr(summary, action) + 1)
+    summary.changes[action].append(doc_id)
 
-    with timer.stage("store"):
+
+def _report_dry_run(run: _Run, plan: _Plan) -> None:
+    """Count what applying ``plan`` would do (posts are parsed and chunked; nothing is embedded or written)."""
+    summary = run.summary
+    for task in plan.to_write:
+        post = _post_records(run, plan.stored, *task)
+        if post is None:
+            continue
+        _count_post(summary, post.action, post.document.doc_id)
+        summary.chunks_written += len(post.ids)
+    for repair in plan.repairs:
+        _count_post(summary, "updated", repair.doc_id)
+    for doc_id in plan.pruned_ids:
+        _count_post(summary, "deleted", doc_id)
+    summary.posts_in_store = len(plan.stored)
+    summary.chunks_in_store = sum(len(p.ids) for p in plan.stored.values())
+
+
+def _apply(run: _Run, plan: _Plan, store: _Store, progress: ProgressCallback | None) -> None:
+    """Write, then repair, then prune. Posts are parsed, chunked, embedded and written a group at a time,
+    so memory holds one group's records, not the whole corpus's (155,000 chunks at 100x)."""
+    posts = ((task[0], _post_records(run, plan.stored, *task)) for task in plan.to_write)
+    _write_posts(run, store, posts, len(plan.to_write), progress)
+    with run.timer.stage("write"):
+        for repair in plan.repairs:
+            _repair_post(run.summary, store.collection, repair)
+    with run.timer.stage("prune"):
+        for doc_id in plan.pruned_ids:
+            ids = sorted(plan.stored[doc_id].ids)
+            for part in _batches(len(ids), store.batch_limit):
+                store.collection.delete(ids=ids[part])
+            _count_post(run.summary, "deleted", doc_id)
+            run.summary.chunks_deleted += len(ids)
+
+
+def _repair_post(summary: IngestSummary, collection, repair: _Repair) -> None:
+    """Point a complete post's records at its file's new path and delete its stale records."""
+    current = repair.post.by_hash[repair.doc_hash]
+    moved = [i for i, r in current.items() if r.path != repair.path]
+    if moved:  # rare: re-read these records' whole metadata to rewrite only their path
+        full = collection.get(ids=moved, include=["metadatas"])
+        collection.update(ids=full["ids"], metadatas=[{**(m or {}), "path": repair.path} for m in full["metadatas"]])
+    stale = sorted(repair.post.ids - set(current))
+    if stale:
+        collection.delete(ids=stale)
+        summary.chunks_deleted += len(stale)
+    _count_post(summary, "updated", repair.doc_id)
+
+
+def _finalise_store(run: _Run, plan: _Plan, store: _Store) -> None:
+    """Stamp a changed collection's ``updated_at`` and count what it now holds."""
+    summary, collection = run.summary, store.collection
+    with run.timer.stage("store"):
         if summary.changed:
             metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
             metadata[UPDATED_AT_KEY] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             collection.modify(metadata=metadata)
         summary.chunks_in_store = collection.count()
-        summary.posts_in_store = (len(stored) - len(pruned_ids)) + summary.added
-    summary.seconds = {**timer.seconds, "total": round(time.perf_counter() - started, 4)}
-    log.info("ingest: %s", summary.one_line())
-    return summary
+        summary.posts_in_store = (len(plan.stored) - len(plan.pruned_ids)) + summary.added
 
 
 def instruction_sentences(document: Document) -> list[str]:
     """The post's sentences written to steer an AI ("ignore previous instructions…"): reported at ingest;
     the read path never packs them as evidence (rag.prompts.looks_like_instruction)."""
+    # Lazy on purpose: rag.prompts pulls in langchain_core (~1.1 s of the 1.5 s `import ingest.cli`),
+    # which `python -m ingest --help`, usage errors and no-op runs never need.
     from rag.prompts import looks_like_instruction
-    from rag.text import split_sentences
 
     body = document.source_text[document.body_start :]
     return [s.text for line in body.splitlines() for s in split_sentences(line) if looks_like_instruction(s.text)]
@@ -585,13 +666,10 @@ def _fault_point(name: str, _counts: dict[str, int] = {}) -> None:  # noqa: B006
 
 
 def _write_posts(
-    collection,
-    batch_limit: int,
+    run: _Run,
+    store: _Store,
     posts: Iterator[tuple[FoundFile, _PostRecords | None]],
     total: int,
-    settings: Settings,
-    summary: IngestSummary,
-    timer: _Timer,
     progress: ProgressCallback | None,
 ) -> None:
     """Embed posts' chunks in groups of ~EMBED_GROUP_TEXTS, then write the group (new chunks first, then
@@ -602,6 +680,8 @@ def _write_posts(
     """
     if not total:
         return
+    settings, summary, timer = run.settings, run.summary, run.timer
+    collection, batch_limit = store.collection, store.batch_limit
     if progress:
         progress(0, total, f"embedding the chunks of {total} posts")
     done = 0
@@ -609,8 +689,6 @@ def _write_posts(
 
     def write_group() -> None:
         nonlocal done
-        from rag.components.store import get_embedder_for
-
         with timer.stage("embed"):  # the model loads with the first group (it is cached per process)
             vectors = get_embedder_for(settings).embed([text for p in group for text in p.embed_texts])
         with timer.stage("write"):  # one upsert per batch of the group, not one per post
@@ -627,8 +705,7 @@ def _write_posts(
         for item in group:
             summary.chunks_written += len(item.ids)
             summary.chunks_deleted += len(item.stale_ids)
-            setattr(summary, item.action, getattr(summary, item.action) + 1)
-            summary.changes[item.action].append(item.document.doc_id)
+            _count_post(summary, item.action, item.document.doc_id)
             done += 1
             if progress:
                 progress(done, total, item.document.doc_id)
