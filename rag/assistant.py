@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
-SENTENCE_RELEVANCE_MARGIN = 0.05  # see _relevant: a single sentence needs min_relevance + this
 
 
 @dataclass(frozen=True)
@@ -317,7 +316,7 @@ class Assistant:
         than 200 tokens do ("best pizza recipe" meets "Lunch time: Tacos" at 0.36). A name the embedding
         model does not know ("Backstage" scores 0.3) still counts when a top chunk has all the words.
         """
-        best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - SENTENCE_RELEVANCE_MARGIN
+        best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - self.settings.sentence_relevance_margin
         if max(retrieval.best_similarity, best_sentence) >= self.settings.min_relevance:
             return True
         focus = abstention.focus_terms(question.topic)
