@@ -49,18 +49,12 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
 from rag.components.gguf import ensure_gguf, get_model_package
+from rag.environment import configure_environment
 from rag.errors import KQAError, LLMTimeoutError, LLMUnavailableError
 from rag.redaction import protect_logs, safe_url, url_secrets
 from rag.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-# llama-cpp-python's CPU backend runs on OpenMP, whose threads by default spin for a long while at every
-# barrier. On a small shared box (2 cores, an embedder and a web server beside it) a spinning thread steals
-# the core its partner needs: measured here under load, 2 threads fell from ~10 to ~1 token/s. PASSIVE
-# makes waiting threads sleep. libgomp reads this once, when llama_cpp is first imported, which this module
-# does; set OMP_WAIT_POLICY=ACTIVE yourself on a dedicated machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 LLAMA_CPP_INSTALL_HINT = (
     'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
@@ -183,6 +177,7 @@ def _load_engine(model_path: str, n_ctx: int, n_threads: int) -> _LlamaEngine:
     engine = _ENGINES.get(engine_key)
     if engine is not None:
         return engine
+    configure_environment()  # OMP_WAIT_POLICY=PASSIVE before libgomp loads (see rag/environment.py)
     try:
         import llama_cpp
     except ImportError as exc:

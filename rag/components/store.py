@@ -22,11 +22,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from rag.components.embedding import ChromaEmbeddingFunction, Embedder, get_embedder
+from rag.environment import configure_environment
 from rag.errors import StoreLockedError, StoreUnavailableError
 from rag.redaction import redact, safe_url
 from rag.settings import Settings
-
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, object] = {}
@@ -64,6 +63,7 @@ def _acquire_embedded_lock(path: Path) -> None:
 
 def get_client(settings: Settings):
     """A cached Chroma client for the configured location (embedded directory or server URL)."""
+    configure_environment()  # ANONYMIZED_TELEMETRY=False before chromadb is imported
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
