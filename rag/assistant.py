@@ -26,12 +26,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 from rag import abstention, tracing
+from rag.aio import iterate_in_thread
 from rag.answering import extractive_answer, generate, translate
 from rag.components import llm
-from rag.components.store import get_embedder_for
+from rag.components.embedding import get_embedder_for
 from rag.components.tokens import count_tokens
 from rag.errors import EmptyIndexError, InvalidQuestionError, KQAError, LLMEmptyAnswerError
 from rag.events import parse_event
@@ -41,7 +42,7 @@ from rag.question import Question, understand
 from rag.redaction import redact, url_secrets
 from rag.retrieval import HybridRetriever, RetrievalResult
 from rag.settings import Settings, get_settings
-from rag.types import Answer, Source, StreamEvent
+from rag.types import Answer, IndexStatus, Source, StreamEvent  # IndexStatus: re-exported, it lived here
 from rag.verify import Verification, Verifier, cited_numbers, has_claim
 
 log = logging.getLogger(__name__)
@@ -49,22 +50,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """What is indexed, and where answers come from (for status pages and ``/kqa status``)."""
-
-    posts: int
-    chunks: int
-    events: list[str] = field(default_factory=list)
-    years: list[int] = field(default_factory=list)
-    backend: str = ""
-    store: str = ""
-    updated_at: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Assistant:
@@ -122,8 +107,6 @@ class Assistant:
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`stream` for asyncio code. Closing the iterator (or cancelling its task) stops generation
         at the model's next token."""
-        from rag.aio import iterate_in_thread
-
         events = iterate_in_thread(lambda: self._run(question, history, event, year))
         try:
             async for item in events:
@@ -133,13 +116,13 @@ class Assistant:
 
     def as_retriever(self, k: int | None = None, event: str | None = None, year: int | None = None):
         """A LangChain ``BaseRetriever`` over the same hybrid retrieval (see :mod:`rag.lc`)."""
-        from rag.lc import RecapRetriever
+        from rag.lc import RecapRetriever  # lazy: langchain-core is an optional extra
 
         return RecapRetriever(assistant=self, k=k or self.settings.top_k, event=event, year=year)
 
     def as_runnable(self):
         """The whole grounded pipeline as a LangChain ``Runnable`` (question or dict in, ``Answer`` out)."""
-        from rag.lc import AssistantRunnable
+        from rag.lc import AssistantRunnable  # lazy: langchain-core is an optional extra
 
         return AssistantRunnable(self)
 
@@ -539,6 +522,7 @@ def _history_dicts(history):
         return history
     if all(isinstance(message, dict) for message in history):
         return history
+    # lazy: only reached with LangChain messages, and langchain-core is an optional extra
     from langchain_core.messages import BaseMessage
 
     roles = {"human": "user", "ai": "assistant", "system": "system"}

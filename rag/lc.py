@@ -276,7 +276,7 @@ class RecapEmbeddings(Embeddings):
 
     @classmethod
     def from_settings(cls, settings=None) -> RecapEmbeddings:
-        from rag.components.store import get_embedder_for
+        from rag.components.embedding import get_embedder_for
         from rag.settings import get_settings
 
         return cls(get_embedder_for(settings or get_settings()))

@@ -23,7 +23,7 @@ from rag import errors
 from rag.errors import KQAError
 from rag.redaction import safe_url
 from rag.settings import Settings, get_settings
-from rag.types import Answer, StreamEvent
+from rag.types import Answer, IndexStatus, StreamEvent
 
 # The errors a service may name in its JSON error body ("code"), rebuilt as the same class here so a front
 # end handles a remote empty index exactly like a local one. Anything else becomes AnswerServiceError.
@@ -116,8 +116,6 @@ class RemoteAssistant:
 
     def index_status(self):
         """``Assistant.index_status`` through ``GET /v1/status``."""
-        from rag.assistant import IndexStatus
-
         data = _json(self._call(lambda: self._client.get("/v1/status")), self.url)
         known = IndexStatus.__dataclass_fields__
         return IndexStatus(**{k: v for k, v in data.items() if k in known})

@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.environment import configure_environment
 from rag.errors import MissingModelError
+from rag.settings import EmbeddingSettings
 
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, str], object] = {}
@@ -150,3 +151,8 @@ class ChromaEmbeddingFunction:
 
     def supported_spaces(self) -> list[str]:
         return ["cosine"]
+
+
+def get_embedder_for(settings: EmbeddingSettings) -> Embedder:
+    """The process's shared embedder for ``settings`` (the model ingest and answering must agree on)."""
+    return get_embedder(settings.embedding_model, settings.embedding_batch_size, settings.embedding_dtype)
