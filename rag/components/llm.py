@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams, generate_from_stream
@@ -718,13 +718,8 @@ if _OpenAIBase is not None:
             deadline = time.monotonic() + self.total_timeout_s
             try:
                 yield from _iterate_within(make_iterator, deadline, self._timeout_error)
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
 
         def _stream(self, messages, stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
             base_stream = super()._stream
@@ -740,8 +735,15 @@ if _OpenAIBase is not None:
             return result
 
         # The async path: the same one deadline over the whole call and the same error mapping.
-        def _translated(self, exc: Exception) -> BaseException:
-            return _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
+        def _raise_library_error(self, exc: Exception) -> NoReturn:
+            """Re-raise ``exc`` (called while handling it) as the library error it stands for: a KQAError as
+            it is, an OpenAI/httpx error as LLMUnavailableError/LLMTimeoutError, anything else unchanged."""
+            translated = exc if isinstance(exc, KQAError) else (
+                _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
+            )
+            if translated is exc:
+                raise exc
+            raise translated from exc
 
         async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
             import asyncio
@@ -761,13 +763,8 @@ if _OpenAIBase is not None:
                     except TimeoutError:
                         raise self._timeout_error() from None
                     yield _name_once(chunk, named)
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = self._translated(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
             finally:
                 await stream.aclose()
 
@@ -781,13 +778,8 @@ if _OpenAIBase is not None:
                 )
             except TimeoutError:
                 raise self._timeout_error() from None
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = self._translated(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
 
 
 def _name_once(chunk: ChatGenerationChunk, named: set) -> ChatGenerationChunk:
