@@ -17,7 +17,8 @@ The package has two parts:
   :mod:`rag.events` (event names and aliases), :mod:`rag.schema` (stored chunk metadata),
   :mod:`rag.text` and :mod:`rag.stopwords` (tokenising), :mod:`rag.prompts` (ingest's
   ``looks_like_instruction`` screen), :mod:`rag.redaction`, :mod:`rag.feedback`,
-  :mod:`rag.tracing`, :mod:`rag.version`, and the components :mod:`rag.components.store`,
+  :mod:`rag.tracing`, :mod:`rag.version`, :mod:`rag.answerer` (the ask/stream/index_status surface
+  the front ends are written against), and the components :mod:`rag.components.store`,
   :mod:`rag.components.embedding`, :mod:`rag.components.tokens`, :mod:`rag.components.gguf` and
   :mod:`rag.components.llm`.
 * **Read path** (answering a question; front ends reach it only through :class:`Assistant`,

@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from rag import abstention, tracing
 from rag.aio import iterate_in_thread
+from rag.answerer import Answerer
 from rag.answering import extractive_answer, generate, translate
 from rag.components import llm
 from rag.components.embedding import get_embedder_for
@@ -52,7 +53,7 @@ ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
 
 
-class Assistant:
+class Assistant(Answerer):
     """Grounded question answering over the indexed recaps. Thread-safe; one per process is enough.
 
     >>> qa = Assistant()                       # KQA_* environment / defaults
@@ -65,22 +66,7 @@ class Assistant:
         self.retriever = HybridRetriever(self.settings)
         self._sentence_cache = SentenceEmbeddingCache()
 
-    # --- public API ---------------------------------------------------------------------------
-    def ask(
-        self,
-        question: str,
-        history: Sequence[dict] | None = None,
-        event: str | None = None,
-        year: int | None = None,
-    ) -> Answer:
-        """Answer ``question`` (with optional chat ``history`` and ``event``/``year`` restrictions)."""
-        answer = None
-        for item in self._run(question, history, event, year):
-            if item.kind == "answer":
-                answer = item.answer
-        assert answer is not None
-        return answer
-
+    # --- public API (``ask``, the final answer of ``stream``, comes from Answerer) -----------------
     def stream(
         self,
         question: str,
