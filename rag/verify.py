@@ -52,7 +52,7 @@ import numpy as np
 from rag.events import event_aliases
 from rag.evidence import Evidence, EvidenceSentence, Passage
 from rag.prompts import is_abstention
-from rag.settings import Settings
+from rag.settings import VerificationSettings
 from rag.text import STOP_WORDS, content_terms, is_negated, names, numbers, split_sentences
 from rag.types import Citation
 
@@ -134,12 +134,12 @@ class SupportCheck:
     def strength(self) -> float:
         return self.similarity + self.overlap + self.novel_overlap
 
-    def states(self, settings: Settings) -> bool:
+    def states(self, settings: VerificationSettings) -> bool:
         if not self.as_said or self.overlap < settings.verify_min_overlap:
             return False
         return self.overlap >= 1.0 or self.similarity >= settings.verify_min_similarity
 
-    def close(self, settings: Settings) -> bool:
+    def close(self, settings: VerificationSettings) -> bool:
         """Near enough for the window's own words to stand in for the sentence."""
         return self.facts_ok and (
             self.similarity >= settings.verify_quote_similarity or self.overlap >= settings.verify_quote_overlap
@@ -266,7 +266,7 @@ def windows_of(evidence: Evidence) -> list[Window]:
 class Verifier:
     """Checks answer sentences against the evidence with the shared embedder (see module doc)."""
 
-    def __init__(self, settings: Settings, embedder):
+    def __init__(self, settings: VerificationSettings, embedder):
         self.settings = settings
         self.embedder = embedder
 
