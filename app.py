@@ -19,8 +19,6 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
 
 def parse_args(argv: list[str], prog: str = "app.py") -> argparse.Namespace:
     from rag.version import add_version_argument
@@ -46,6 +44,9 @@ def parse_args(argv: list[str], prog: str = "app.py") -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None, prog: str = "app.py") -> int:
+    from rag.environment import configure_environment
+
+    configure_environment()  # before any of the three front ends loads gradio, chromadb or the models
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "slack":
         from slackbot.cli import main as slack_main  # lazy: the web chat needs no Slack packages

@@ -16,8 +16,8 @@ For each model (run one after the other in this process, the previous one freed 
 * process CPU seconds per phase and the load average, because the benchmark machine is shared: on an idle
   machine wall time ~= CPU time / threads.
 
-``rag.components.llm`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment already sets it; run with
-``OMP_WAIT_POLICY=ACTIVE`` to compare (the report prints the policy in effect).
+``rag.environment.configure_environment()`` (called before llama_cpp loads) sets ``OMP_WAIT_POLICY=PASSIVE``
+unless the environment already sets it; run with ``OMP_WAIT_POLICY=ACTIVE`` to compare (the report prints the policy in effect).
 
 Settings used: ``llm_threads`` = ``--threads`` (default 2), ``llm_ctx`` 2048, ``llm_max_tokens`` =
 ``--max-tokens``, ``llm_temperature`` 0 (greedy, as the product runs), ``llm_timeout_s`` 600 (never hit).

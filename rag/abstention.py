@@ -34,7 +34,7 @@ from functools import partial
 from rag.events import event_aliases
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
-from rag.settings import Settings
+from rag.settings import AnsweringSettings
 from rag.text import STOP_WORDS, answer_numbers, content_terms, names, split_sentences, stems
 from rag.verify import Window, is_english
 
@@ -317,7 +317,7 @@ def kind_test(question: Question) -> Callable[[str], bool] | None:
 
 
 def judge_passages(
-    kind: QuestionKind, topic: str, question: str, passages: Sequence[Passage], idf, settings: Settings
+    kind: QuestionKind, topic: str, question: str, passages: Sequence[Passage], idf, settings: AnsweringSettings
 ) -> Answerability:
     """Does any one passage hold an answer? (Before the model is called.)
 
@@ -345,7 +345,7 @@ def judge_answer(
     question: str,
     windows: Sequence[Window],
     idf,
-    settings: Settings,
+    settings: AnsweringSettings,
     said_texts: Sequence[str] | None = None,
     evidence: Evidence | None = None,
 ) -> Answerability:

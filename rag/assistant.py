@@ -26,12 +26,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 from rag import abstention, tracing
+from rag.aio import iterate_in_thread
+from rag.answerer import Answerer
 from rag.answering import extractive_answer, generate, translate
 from rag.components import llm
-from rag.components.store import get_embedder_for
+from rag.components.embedding import get_embedder_for
 from rag.components.tokens import count_tokens
 from rag.errors import EmptyIndexError, InvalidQuestionError, KQAError, LLMEmptyAnswerError
 from rag.events import parse_event
@@ -41,7 +43,7 @@ from rag.question import Question, understand
 from rag.redaction import redact, url_secrets
 from rag.retrieval import HybridRetriever, RetrievalResult, ScoredChunk
 from rag.settings import Settings, get_settings
-from rag.types import Answer, Source, StreamEvent
+from rag.types import Answer, IndexStatus, Source, StreamEvent  # IndexStatus: re-exported, it lived here
 from rag.verify import Verification, Verifier, cited_numbers, has_claim
 
 log = logging.getLogger(__name__)
@@ -49,27 +51,9 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 ABSTAIN_LEAD = "I couldn't find an answer to that in the KubeCon recaps."
 CLOSEST_POSTS = 3
-SECOND_LOOK_POSTS = 3  # posts read whole before a who/when/where/how-many refusal (see _read_whole_posts)
-SENTENCE_RELEVANCE_MARGIN = 0.05  # see _relevant: a single sentence needs min_relevance + this
 
 
-@dataclass(frozen=True)
-class IndexStatus:
-    """What is indexed, and where answers come from (for status pages and ``/kqa status``)."""
-
-    posts: int
-    chunks: int
-    events: list[str] = field(default_factory=list)
-    years: list[int] = field(default_factory=list)
-    backend: str = ""
-    store: str = ""
-    updated_at: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Assistant:
+class Assistant(Answerer):
     """Grounded question answering over the indexed recaps. Thread-safe; one per process is enough.
 
     >>> qa = Assistant()                       # KQA_* environment / defaults
@@ -82,22 +66,7 @@ class Assistant:
         self.retriever = HybridRetriever(self.settings)
         self._sentence_cache = SentenceEmbeddingCache()
 
-    # --- public API ---------------------------------------------------------------------------
-    def ask(
-        self,
-        question: str,
-        history: Sequence[dict] | None = None,
-        event: str | None = None,
-        year: int | None = None,
-    ) -> Answer:
-        """Answer ``question`` (with optional chat ``history`` and ``event``/``year`` restrictions)."""
-        answer = None
-        for item in self._run(question, history, event, year):
-            if item.kind == "answer":
-                answer = item.answer
-        assert answer is not None
-        return answer
-
+    # --- public API (``ask``, the final answer of ``stream``, comes from Answerer) -----------------
     def stream(
         self,
         question: str,
@@ -124,8 +93,6 @@ class Assistant:
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`stream` for asyncio code. Closing the iterator (or cancelling its task) stops generation
         at the model's next token."""
-        from rag.aio import iterate_in_thread
-
         events = iterate_in_thread(lambda: self._run(question, history, event, year))
         try:
             async for item in events:
@@ -135,13 +102,13 @@ class Assistant:
 
     def as_retriever(self, k: int | None = None, event: str | None = None, year: int | None = None):
         """A LangChain ``BaseRetriever`` over the same hybrid retrieval (see :mod:`rag.lc`)."""
-        from rag.lc import RecapRetriever
+        from rag.lc import RecapRetriever  # lazy: langchain-core is an optional extra
 
         return RecapRetriever(assistant=self, k=k or self.settings.top_k, event=event, year=year)
 
     def as_runnable(self):
         """The whole grounded pipeline as a LangChain ``Runnable`` (question or dict in, ``Answer`` out)."""
-        from rag.lc import AssistantRunnable
+        from rag.lc import AssistantRunnable  # lazy: langchain-core is an optional extra
 
         return AssistantRunnable(self)
 
@@ -320,7 +287,7 @@ class Assistant:
         answerability test then decides on the whole posts; the refusal stands when they do not hold it.
         """
         snapshot = retrieval.snapshot
-        posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[:SECOND_LOOK_POSTS]
+        posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[: self.settings.second_look_posts]
         chunks = [chunk for doc_id in posts for chunk in snapshot.chunks_of(doc_id)]
         if not chunks:
             return evidence, reason
@@ -344,7 +311,7 @@ class Assistant:
         than 200 tokens do ("best pizza recipe" meets "Lunch time: Tacos" at 0.36). A name the embedding
         model does not know ("Backstage" scores 0.3) still counts when a top chunk has all the words.
         """
-        best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - SENTENCE_RELEVANCE_MARGIN
+        best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - self.settings.sentence_relevance_margin
         if max(retrieval.best_similarity, best_sentence) >= self.settings.min_relevance:
             return True
         focus = abstention.focus_terms(question.topic)
@@ -567,6 +534,7 @@ def _history_dicts(history):
         return history
     if all(isinstance(message, dict) for message in history):
         return history
+    # lazy: only reached with LangChain messages, and langchain-core is an optional extra
     from langchain_core.messages import BaseMessage
 
     roles = {"human": "user", "ai": "assistant", "system": "system"}

@@ -14,8 +14,8 @@ on two CPU cores reads for seconds and then half-ignores.
    CHUNK_WEIGHT * its chunk's fused retrieval score relative to the best``, plus ``KIND_WEIGHT`` when it
    holds the kind of thing asked for (a count of what a "how many" counts, a name for "who", a date for
    "when"). Headings are context, not answers: they are never scored as sentences.
-2. **Seed passages** best first while a seed scores at least ``RELATIVE_FLOOR`` x the best (at least
-   ``MIN_SEEDS`` down to ``LOW_FLOOR`` x). A seed brings what a reader needs with it: the sentence before
+2. **Seed passages** best first while a seed scores at least ``SEED_RELATIVE_FLOOR`` x the best (at least
+   ``MIN_SEEDS`` down to ``SEED_LOW_FLOOR`` x). A seed brings what a reader needs with it: the sentence before
    when it leans on it ("It …", "This …"), the sentence after (answers follow the sentence that matches
    the question), and the list under a sentence that ends in ":". A passage never crosses a heading.
    Seeds next to or inside a passage extend it. At most ``MAX_PASSAGES`` passages, ``MAX_PER_POST`` per
@@ -50,16 +50,16 @@ from rag.types import Chunk
 LEXICAL_WEIGHT = 0.3
 CHUNK_WEIGHT = 0.1
 KIND_WEIGHT = 0.15
-RELATIVE_FLOOR = 0.6  # seeds scoring at least this share of the best one become passages…
-MIN_SEEDS = 3  # …and at least this many, down to LOW_FLOOR x the best score
-LOW_FLOOR = 0.4
+SEED_RELATIVE_FLOOR = 0.6  # seeds scoring at least this share of the best one become passages…
+MIN_SEEDS = 3  # …and at least this many, down to SEED_LOW_FLOOR x the best score
+SEED_LOW_FLOOR = 0.4
 MAX_PASSAGES = 5
 MAX_PER_POST = 3
 MAX_PASSAGE_SENTENCES = 4  # a seed and its context; a list under a ":" may add up to MAX_LIST_ITEMS
 MAX_LIST_ITEMS = 8
 MAX_OUTLINE_ENTRIES = 10
 MAX_LABEL_WORDS = 16  # a section line longer than this (a tweet turned heading) is cut
-MIN_WORDS = 4  # shorter lines (captions, fragments) are context, not evidence
+MIN_EVIDENCE_WORDS = 4  # shorter lines (captions, fragments) are context, not evidence
 MAX_SCORED_SENTENCES = 72  # bounds the sentence-embedding work per question (~0.2 s on 2 cores)
 _LEAN_ON_PREVIOUS = ("it ", "its ", "this ", "that ", "these ", "those ", "they ", "he ", "she ", "his ",
                      "her ", "their ", "however", "also", "but ", "so ", "then ", "which ")  # fmt: skip
@@ -264,7 +264,7 @@ def sentence_kind(text: str) -> SentenceKind:
 
 
 def is_evidence(text: str, title: str = "") -> bool:
-    """Prose or a list item of at least ``MIN_WORDS`` words that is not an instruction to an AI.
+    """Prose or a list item of at least ``MIN_EVIDENCE_WORDS`` words that is not an instruction to an AI.
 
     Headings (context, see the module doc), image captions, table rows, the title repeated and short
     fragments are not statements a citation can rest on.
@@ -275,7 +275,7 @@ def is_evidence(text: str, title: str = "") -> bool:
     shown = plain(stripped)
     if not shown or (title and flat(stripped).lower() == title.strip().lower()):
         return False
-    return len(shown.split()) >= MIN_WORDS and not looks_like_instruction(stripped)
+    return len(shown.split()) >= MIN_EVIDENCE_WORDS and not looks_like_instruction(stripped)
 
 
 def _heading_label(path: Sequence[PostHeading]) -> str:
@@ -470,7 +470,7 @@ def build_evidence(
         for s in sorted(ranked, key=lambda s: (s.doc_id, s.start)):
             siblings.setdefault(s.doc_id, []).append(s)
     best = ranked[0].score
-    floor, low_floor = best * RELATIVE_FLOOR, best * LOW_FLOOR
+    floor, low_floor = best * SEED_RELATIVE_FLOOR, best * SEED_LOW_FLOOR
     groups: list[list[EvidenceSentence]] = []
     outline: Passage | None = None
     if outline_for is not None:

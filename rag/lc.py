@@ -24,6 +24,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field
 
+from rag.answerer import final_answer
 from rag.errors import InvalidQuestionError
 from rag.types import Answer, StreamEvent
 
@@ -196,7 +197,7 @@ class AssistantRunnable(Runnable[Any, Answer]):
         return self.assistant._run(question, history, event, year, observers=[observer])
 
     def _invoke(self, value, run_manager) -> Answer:
-        return _answer_of(self._events(value, run_manager))
+        return final_answer(self._events(value, run_manager))
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:  # noqa: A002
         return self._call_with_config(self._invoke, input, config, run_type="chain")
@@ -253,15 +254,6 @@ class AssistantRunnable(Runnable[Any, Answer]):
             await stream.aclose()
 
 
-def _answer_of(events: Iterator[StreamEvent]) -> Answer:
-    answer = None
-    for item in events:
-        if item.kind == "answer":
-            answer = item.answer
-    assert answer is not None
-    return answer
-
-
 # --------------------------------------------------------------------------------------------------------
 # Embeddings
 # --------------------------------------------------------------------------------------------------------
@@ -276,7 +268,7 @@ class RecapEmbeddings(Embeddings):
 
     @classmethod
     def from_settings(cls, settings=None) -> RecapEmbeddings:
-        from rag.components.store import get_embedder_for
+        from rag.components.embedding import get_embedder_for
         from rag.settings import get_settings
 
         return cls(get_embedder_for(settings or get_settings()))

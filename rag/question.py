@@ -252,11 +252,6 @@ def _looks_like_event_year(text: str, hit: _Hit) -> bool:
     return not re.search(r"(?:v|version|cve-|#)\s*$", before)
 
 
-def merge_event_queries(*queries: EventQuery) -> EventQuery:
-    mentions = tuple(dict.fromkeys(m for q in queries for m in q.mentions))
-    return EventQuery(mentions)
-
-
 def restrict_year(query: EventQuery, year: int) -> EventQuery:
     """Apply an explicit ``year=`` argument: every mention gets that year (or a year-only mention)."""
     if query.is_empty:

@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 
 from rag import errors
+from rag.answerer import Answerer
 from rag.errors import KQAError
 from rag.redaction import safe_url
 from rag.settings import Settings, get_settings
-from rag.types import Answer, StreamEvent
+from rag.types import Answer, IndexStatus, StreamEvent
 
 # The errors a service may name in its JSON error body ("code"), rebuilt as the same class here so a front
 # end handles a remote empty index exactly like a local one. Anything else becomes AnswerServiceError.
@@ -44,7 +45,7 @@ class AnswerServiceAuthError(AnswerServiceError):
     """The answer service rejected ``KQA_ANSWER_API_KEY`` (HTTP 401)."""
 
 
-class RemoteAssistant:
+class RemoteAssistant(Answerer):
     """The :class:`~rag.assistant.Assistant` surface over the answer service's HTTP API. Thread-safe."""
 
     def __init__(
@@ -114,10 +115,8 @@ class RemoteAssistant:
         except httpx.HTTPError as exc:
             raise _unreachable(exc, self.url) from None
 
-    def index_status(self):
+    def index_status(self) -> IndexStatus:
         """``Assistant.index_status`` through ``GET /v1/status``."""
-        from rag.assistant import IndexStatus
-
         data = _json(self._call(lambda: self._client.get("/v1/status")), self.url)
         known = IndexStatus.__dataclass_fields__
         return IndexStatus(**{k: v for k, v in data.items() if k in known})

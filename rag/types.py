@@ -143,3 +143,19 @@ def _load(cls, data: dict):
     if "citation_numbers" in values:
         values["citation_numbers"] = tuple(values["citation_numbers"])
     return cls(**values)
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What is indexed, and where answers come from (for status pages and ``/kqa status``)."""
+
+    posts: int
+    chunks: int
+    events: list[str] = field(default_factory=list)
+    years: list[int] = field(default_factory=list)
+    backend: str = ""
+    store: str = ""
+    updated_at: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -21,8 +21,9 @@ Run on every answer (model-written or extractive):
 
 3. A sentence the window states keeps the model's words, cited to that window's passage (re-pointed when
    the model cited another). A sentence no window states, but whose names and numbers one window holds
-   and which is close to it (similarity ``>= QUOTE_SIMILARITY`` or half its words there), is *replaced by
-   that window's own words*: the model drew on the right line and garbled it (a dropped "not", a merged
+   and which is close to it (similarity ``>= settings.verify_quote_similarity``, 0.55, or
+   ``settings.verify_quote_overlap``, half, of its words there), is *replaced by that window's own
+   words*: the model drew on the right line and garbled it (a dropped "not", a merged
    clause, a swapped relation), and the post's words say what it meant to. Anything else is removed
    (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
 4. A quote in the first person ("I was awarded…") is attributed: "Adit Modi writes: “I was awarded…”".
@@ -51,14 +52,11 @@ import numpy as np
 from rag.events import event_aliases
 from rag.evidence import Evidence, EvidenceSentence, Passage
 from rag.prompts import is_abstention
-from rag.settings import Settings
+from rag.settings import VerificationSettings
 from rag.text import STOP_WORDS, content_terms, is_negated, names, numbers, split_sentences
 from rag.types import Citation
 
 UNVERIFIED_MARK = "[unverified]"
-QUOTE_SIMILARITY = 0.55  # a sentence this close to a window (its facts there) is replaced by the window
-QUOTE_OVERLAP = 0.5  # …or sharing this share of its content words with it
-FRAGMENT_WORDS = 4  # a model "sentence" shorter than this is a fragment: the window's sentence says it whole
 _MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
 _MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
 _LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
@@ -136,14 +134,16 @@ class SupportCheck:
     def strength(self) -> float:
         return self.similarity + self.overlap + self.novel_overlap
 
-    def states(self, settings: Settings) -> bool:
+    def states(self, settings: VerificationSettings) -> bool:
         if not self.as_said or self.overlap < settings.verify_min_overlap:
             return False
         return self.overlap >= 1.0 or self.similarity >= settings.verify_min_similarity
 
-    def close(self) -> bool:
+    def close(self, settings: VerificationSettings) -> bool:
         """Near enough for the window's own words to stand in for the sentence."""
-        return self.facts_ok and (self.similarity >= QUOTE_SIMILARITY or self.overlap >= QUOTE_OVERLAP)
+        return self.facts_ok and (
+            self.similarity >= settings.verify_quote_similarity or self.overlap >= settings.verify_quote_overlap
+        )
 
 
 @dataclass
@@ -266,7 +266,7 @@ def windows_of(evidence: Evidence) -> list[Window]:
 class Verifier:
     """Checks answer sentences against the evidence with the shared embedder (see module doc)."""
 
-    def __init__(self, settings: Settings, embedder):
+    def __init__(self, settings: VerificationSettings, embedder):
         self.settings = settings
         self.embedder = embedder
 
@@ -361,7 +361,7 @@ class Verifier:
             bool(foreign_markup(sentence.text, windows))  # an obeyed injection's link, tag or script
             or _repeats(sentence.text)
             or bool(_STRICT_FIRST_PERSON_RE.search(sentence.text))
-            or len(sentence.text.split()) < FRAGMENT_WORDS
+            or len(sentence.text.split()) < self.settings.verify_fragment_words
             or restates
         )
         stating = [] if own_words_only else [c for c in checks if c.states(self.settings)]
@@ -391,7 +391,7 @@ class Verifier:
         if foreign:
             sentence.support, sentence.status = max(foreign, key=rank), "translated"
             return
-        close = [c for c in checks if c.close() and c.window.english]
+        close = [c for c in checks if c.close(self.settings) and c.window.english]
         if close:
             _quote_window(sentence, close, rank)
             return

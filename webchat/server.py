@@ -8,13 +8,11 @@ without restarting anything but the broken part.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from rag.errors import EmptyIndexError, KQAError  # noqa: E402
-from rag.settings import Settings, get_settings  # noqa: E402
+from rag.environment import configure_environment
+from rag.errors import EmptyIndexError, KQAError
+from rag.settings import Settings, get_settings
 
 log = logging.getLogger("kqa.web")
 
@@ -67,6 +65,7 @@ def serve(host: str, port: int, settings: Settings | None = None, **launch_kwarg
     from rag.remote import answer_service
     from webchat.access import Access
     from webchat.chat import ChatService
+    configure_environment()  # GRADIO_ANALYTICS_ENABLED=False before webchat.ui imports gradio
     from webchat.ui import build_demo, launch
 
     settings = settings or get_settings()

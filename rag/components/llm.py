@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams, generate_from_stream
@@ -49,18 +49,12 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr
 
 from rag.components.gguf import ensure_gguf, get_model_package
+from rag.environment import configure_environment
 from rag.errors import KQAError, LLMTimeoutError, LLMUnavailableError
 from rag.redaction import protect_logs, safe_url, url_secrets
 from rag.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-# llama-cpp-python's CPU backend runs on OpenMP, whose threads by default spin for a long while at every
-# barrier. On a small shared box (2 cores, an embedder and a web server beside it) a spinning thread steals
-# the core its partner needs: measured here under load, 2 threads fell from ~10 to ~1 token/s. PASSIVE
-# makes waiting threads sleep. libgomp reads this once, when llama_cpp is first imported, which this module
-# does; set OMP_WAIT_POLICY=ACTIVE yourself on a dedicated machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 LLAMA_CPP_INSTALL_HINT = (
     'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
@@ -183,6 +177,7 @@ def _load_engine(model_path: str, n_ctx: int, n_threads: int) -> _LlamaEngine:
     engine = _ENGINES.get(engine_key)
     if engine is not None:
         return engine
+    configure_environment()  # OMP_WAIT_POLICY=PASSIVE before libgomp loads (see rag/environment.py)
     try:
         import llama_cpp
     except ImportError as exc:
@@ -723,13 +718,8 @@ if _OpenAIBase is not None:
             deadline = time.monotonic() + self.total_timeout_s
             try:
                 yield from _iterate_within(make_iterator, deadline, self._timeout_error)
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
 
         def _stream(self, messages, stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
             base_stream = super()._stream
@@ -745,8 +735,15 @@ if _OpenAIBase is not None:
             return result
 
         # The async path: the same one deadline over the whole call and the same error mapping.
-        def _translated(self, exc: Exception) -> BaseException:
-            return _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
+        def _raise_library_error(self, exc: Exception) -> NoReturn:
+            """Re-raise ``exc`` (called while handling it) as the library error it stands for: a KQAError as
+            it is, an OpenAI/httpx error as LLMUnavailableError/LLMTimeoutError, anything else unchanged."""
+            translated = exc if isinstance(exc, KQAError) else (
+                _translate_openai_error(exc, str(self.openai_api_base), self.total_timeout_s)
+            )
+            if translated is exc:
+                raise exc
+            raise translated from exc
 
         async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
             import asyncio
@@ -766,13 +763,8 @@ if _OpenAIBase is not None:
                     except TimeoutError:
                         raise self._timeout_error() from None
                     yield _name_once(chunk, named)
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = self._translated(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
             finally:
                 await stream.aclose()
 
@@ -786,13 +778,8 @@ if _OpenAIBase is not None:
                 )
             except TimeoutError:
                 raise self._timeout_error() from None
-            except KQAError:
-                raise
             except Exception as exc:
-                translated = self._translated(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                self._raise_library_error(exc)
 
 
 def _name_once(chunk: ChatGenerationChunk, named: set) -> ChatGenerationChunk:

@@ -21,12 +21,12 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from rag.components.embedding import ChromaEmbeddingFunction, Embedder, get_embedder
+# get_embedder_for is re-exported: ingest, eval, apiserver, webchat and bench import it from here.
+from rag.components.embedding import ChromaEmbeddingFunction, get_embedder_for  # noqa: F401
+from rag.environment import configure_environment
 from rag.errors import StoreLockedError, StoreUnavailableError
 from rag.redaction import redact, safe_url
 from rag.settings import Settings
-
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, object] = {}
@@ -64,6 +64,7 @@ def _acquire_embedded_lock(path: Path) -> None:
 
 def get_client(settings: Settings):
     """A cached Chroma client for the configured location (embedded directory or server URL)."""
+    configure_environment()  # ANONYMIZED_TELEMETRY=False before chromadb is imported
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -133,10 +134,6 @@ def forget_client(settings: Settings) -> None:
     key = settings.chroma_url or str(settings.chroma_dir.resolve())
     with _LOCK:
         _CLIENTS.pop(key, None)
-
-
-def get_embedder_for(settings: Settings) -> Embedder:
-    return get_embedder(settings.embedding_model, settings.embedding_batch_size, settings.embedding_dtype)
 
 
 def get_collection(settings: Settings, *, create: bool = True):

@@ -21,6 +21,7 @@ from rag.assistant import Assistant
 from rag.errors import InvalidQuestionError
 from rag.types import Answer
 from tests.rag.conftest import source_text
+from tests.support.runs import walk as _walk
 
 DETROIT = "KubeCon + CloudNativeCon North America 2022 (Detroit)"
 STAGES = ["understand", "retrieve", "pack", "generate", "verify"]
@@ -161,12 +162,6 @@ def test_every_stage_is_a_child_run_and_the_model_call_a_child_of_generate(llm_a
     assert len(model_runs) == 1  # the chat model's run sits under generate, not beside it
     for stage in STAGES:
         assert stages[stage].end_time >= stages[stage].start_time
-
-
-def _walk(run):
-    for child in run.child_runs:
-        yield child
-        yield from _walk(child)
 
 
 def test_an_abstained_question_has_no_generate_run(assistant):

@@ -18,3 +18,11 @@ def test_the_readme_settings_table_is_the_generated_one():
 
 def test_every_setting_is_documented():
     assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_every_setting_is_in_exactly_one_concern():
+    from rag.settings import GROUPS
+
+    names = [name for group in GROUPS for name in group.model_fields]
+    assert sorted(names) == sorted(Settings.model_fields)
+    assert all(issubclass(Settings, group) for group in GROUPS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -56,3 +57,13 @@ def llama_server(embedded_gguf, tmp_path_factory):
         name="llama_cpp.server",
     ):
         yield base_url
+
+
+@pytest.fixture
+def hung_server():
+    """A TCP listener that completes handshakes but never answers: the 'server is wedged' failure mode
+    (shared by the sync and async OpenAI-backend tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"

@@ -10,6 +10,7 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 from rag.assistant import Assistant
 from rag.components import llm
+from tests.support.runs import walk as _walk
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -22,12 +23,6 @@ def real_qa(fixture_settings, embedded_home):
                 "llm_max_tokens": 96, "llm_ctx": 2048}  # fmt: skip
     )
     return Assistant(settings)
-
-
-def _walk(run):
-    for child in run.child_runs:
-        yield child
-        yield from _walk(child)
 
 
 def test_the_models_run_sits_under_generate_with_its_usage(real_qa):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import pytest
@@ -14,15 +13,6 @@ from rag.errors import LLMTimeoutError, LLMUnavailableError
 from tests.support.processes import free_port
 
 QUESTION = [HumanMessage("What is the badge printer's nickname?")]
-
-
-@pytest.fixture
-def hung_server():
-    """A TCP listener that completes handshakes but never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 def _model(base_url: str, budget: float) -> OpenAICompatibleChatModel:

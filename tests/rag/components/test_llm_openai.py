@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -35,15 +34,6 @@ def server_settings(base_url: str, tmp_path, **overrides) -> Settings:
         "llm_timeout_s": 120,
     } | overrides
     return Settings(**values)
-
-
-@pytest.fixture
-def hung_server():
-    """A TCP listener that completes handshakes but never answers: the 'server is wedged' failure mode."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 # ---- a real llama.cpp server ------------------------------------------------------------------------------
