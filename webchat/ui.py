@@ -21,9 +21,10 @@ from typing import Any
 import gradio as gr
 
 from rag.errors import KQAError
+from rag.http_guard import MAX_BODY_BYTES
 from rag.settings import Settings
 from webchat import render
-from webchat.access import MAX_BODY_BYTES, Access, RequestLimits
+from webchat.access import Access, RequestLimits
 from webchat.chat import ALL_EVENTS, ANY_YEAR, REASONS, ChatService, turn_index_for_message
 from webchat.ingest_job import run_ingest_job
 
