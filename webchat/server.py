@@ -15,11 +15,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag.errors import EmptyIndexError, KQAError  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
+from rag.surface import AssistantSurface  # noqa: E402
 
 log = logging.getLogger("kqa.web")
 
 
-def index_is_empty(assistant: Any) -> bool:
+def index_is_empty(assistant: AssistantSurface) -> bool:
     """True when the collection holds no chunks (the library may say so by value or by EmptyIndexError)."""
     try:
         return int(getattr(assistant.index_status(), "chunks", 0) or 0) == 0
@@ -27,7 +28,7 @@ def index_is_empty(assistant: Any) -> bool:
         return True
 
 
-def ingest_if_empty(assistant: Any, settings: Settings) -> None:
+def ingest_if_empty(assistant: AssistantSurface, settings: Settings) -> None:
     """First start: fill the index from ``settings.data_dir`` so the chat has something to answer from."""
     from webchat.ingest_job import run_ingest_job
 
