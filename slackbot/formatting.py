@@ -21,6 +21,8 @@ from pathlib import PurePath
 from urllib.parse import quote
 
 from rag.citations import ESCAPED_MARKER_RE, sub_markers
+from rag.events import parse_event
+from rag.text import split_sentences
 from rag.types import Answer, Citation
 
 SECTION_TEXT_LIMIT = 3000  # Slack: section/context text objects
@@ -302,8 +304,6 @@ def markdown_text(text: str, citations: list[Citation]) -> str:
 def markdown_pieces(answer: Answer) -> list[str]:
     """The answer's markdown, one piece per sentence (leading whitespace kept), whose concatenation is
     exactly :func:`markdown_text` of the whole answer: what a stream appends, in order."""
-    from rag.text import split_sentences
-
     text = answer.text.strip() or "(empty answer)"
     whole = markdown_text(text, answer.citations)
     starts = sorted({s.start for s in split_sentences(text)} - {0})
@@ -336,8 +336,6 @@ def greeting_message() -> SlackMessage:
 def suggested_prompts(events: list[str]) -> list[dict]:
     """Up to four ``{title, message}`` prompts about the latest events the index covers (``events`` as
     :meth:`rag.assistant.Assistant.index_status` gives them, oldest first): only what can be answered."""
-    from rag.events import parse_event
-
     prompts: list[dict] = []
     seen: set[str] = set()
     for event in reversed(events):

@@ -14,8 +14,14 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag.errors import EmptyIndexError, KQAError  # noqa: E402
+from rag.redaction import safe_url  # noqa: E402
+from rag.remote import answer_service  # noqa: E402
 from rag.settings import Settings, get_settings  # noqa: E402
 from rag.surface import AssistantSurface  # noqa: E402
+from webchat.access import Access  # noqa: E402
+from webchat.chat import ChatService  # noqa: E402
+from webchat.ingest_job import run_ingest_job  # noqa: E402
+from webchat.ui import build_demo, launch  # noqa: E402
 
 log = logging.getLogger("kqa.web")
 
@@ -30,8 +36,6 @@ def index_is_empty(assistant: AssistantSurface) -> bool:
 
 def ingest_if_empty(assistant: AssistantSurface, settings: Settings) -> None:
     """First start: fill the index from ``settings.data_dir`` so the chat has something to answer from."""
-    from webchat.ingest_job import run_ingest_job
-
     try:
         empty = index_is_empty(assistant)
     except KQAError as exc:
@@ -65,11 +69,6 @@ def warm_up(settings: Settings) -> None:
 def serve(host: str, port: int, settings: Settings | None = None, **launch_kwargs: Any) -> None:
     """Check the access settings for ``host`` (before anything loads), build the one Assistant, ingest if
     needed, and serve the page until interrupted. Raises :class:`webchat.access.AccessError`."""
-    from rag.remote import answer_service
-    from webchat.access import Access
-    from webchat.chat import ChatService
-    from webchat.ui import build_demo, launch
-
     settings = settings or get_settings()
     access = Access(settings, host)
     assistant = answer_service(settings)  # KQA_ANSWER_URL: a RemoteAssistant; no index or LLM in this process
@@ -85,8 +84,6 @@ def serve(host: str, port: int, settings: Settings | None = None, **launch_kwarg
 
 
 def _answers_from(settings: Settings) -> str:
-    from rag.redaction import safe_url
-
     if settings.answer_url:
         return f"the answer service at {safe_url(settings.answer_url)}"
     return f"backend {settings.llm_backend}, {settings.describe_store()}"
