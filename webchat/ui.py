@@ -13,6 +13,7 @@ re-ingest button runs one job at a time across all sessions.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -57,124 +58,164 @@ def build_demo(service: ChatService, settings: Settings, access: Access | None =
     ``access`` (default: open, on loopback) decides who is admin and how often a client may ask and rate."""
     handlers = PageHandlers(service, settings, access or Access(settings, "127.0.0.1"))
     with gr.Blocks(title="KubeCon Recap QA", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "# KubeCon Recap QA\nAnswers about KubeCon + CloudNativeCon from recap posts. Every claim cites "
-            "its post with `[n]`; open a citation to read the exact quote."
-        )
-        status_line = gr.Markdown(elem_id="kqa-status-line")
-        turns = gr.State([])
-        with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                with gr.Row():
-                    event_filter = gr.Dropdown(
-                        [ALL_EVENTS],
-                        value=ALL_EVENTS,
-                        label="Restrict to event",
-                        scale=3,
-                        elem_id="kqa-event",
-                    )
-                    year_filter = gr.Dropdown(
-                        [ANY_YEAR], value=ANY_YEAR, label="Restrict to year", scale=1, elem_id="kqa-year"
-                    )
-                    new_chat = gr.Button("New conversation", scale=1, size="sm", elem_id="kqa-new")
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    elem_id="kqa-chat",
-                    height=640,
-                    examples=[{"text": q, "display_text": q} for q in EXAMPLE_QUESTIONS],
-                    placeholder="**Ask about KubeCon recaps.** Try one of these:",
-                    latex_delimiters=[],
-                    sanitize_html=True,
-                    allow_tags=False,
-                    feedback_options=("Like", "Dislike", *REASONS),
-                    editable="user",
-                    buttons=["copy"],
-                )
-                with gr.Row(equal_height=True):
-                    question = gr.Textbox(
-                        placeholder="Ask a question, or a follow-up about the last answer…",
-                        show_label=False,
-                        scale=8,
-                        lines=1,
-                        max_lines=4,
-                        elem_id="kqa-question",
-                    )
-                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="kqa-ask")
-                    stop_button = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="kqa-stop")
-                with gr.Row(equal_height=True):
-                    comment = gr.Textbox(
-                        label="Comment (optional): sent with your rating (the thumbs or the flag's reasons under an answer)",
-                        placeholder="What was wrong or missing?",
-                        scale=6,
-                        elem_id="kqa-comment",
-                    )
-                    feedback_note = gr.Markdown(elem_id="kqa-feedback-note")
-                with gr.Row(visible=False):  # the /feedback API endpoint (gradio_client); no control of its own
-                    api_rating = gr.Textbox(label="rating")
-                    api_reasons = gr.Textbox(label="reasons")
-                    api_rate = gr.Button("rate")
-                with gr.Accordion("Answer details (JSON)", open=False):
-                    answer_json = gr.JSON(elem_id="kqa-answer-json")
-            with gr.Tab("Status", id="status"):
-                status_view = gr.Markdown(elem_id="kqa-status")
-                with gr.Row():
-                    refresh = gr.Button("Refresh", elem_id="kqa-refresh")
-                    reingest_button = gr.Button(
-                        f"Re-run ingest of {settings.data_dir.name}/",
-                        variant="secondary",
-                        elem_id="kqa-reingest",
-                        visible=not settings.answer_url,
-                    )
-                if settings.answer_url:
-                    gr.Markdown(REMOTE_INGEST_NOTE, elem_id="kqa-remote-note")
-                ingest_log = gr.Textbox(
-                    label="Ingest progress", lines=10, interactive=False, elem_id="kqa-ingest-log"
-                )
-
-        status_outputs = [status_line, status_view, event_filter, year_filter]
-        chat_inputs = [question, chatbot, turns, event_filter, year_filter]
-        chat_outputs = [question, chatbot, turns, answer_json]
-
-        demo.load(handlers.refresh_status, None, status_outputs, api_visibility="private", queue=False)
-        refresh.click(handlers.refresh_status, [event_filter, year_filter], status_outputs, api_visibility="private")
-
-        # Every way of starting an answer shows Stop instead of Ask while it runs; Stop cancels them all.
-        # A chatbot event's data (which message) reaches only the first step, so that step keeps it.
-        clicked = gr.State(None)
-        busy_step = (busy, None, [clicked, ask, stop_button])
-        idle_step = (idle, None, [ask, stop_button])
-        quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-        answering = {"show_progress": "hidden"}
-        private = {"api_visibility": "private", **answering}
-        starts = [
-            question.submit(*busy_step, **quiet).then(handlers.chat, chat_inputs, chat_outputs, api_name="chat", **answering),
-            ask.click(*busy_step, **quiet).then(handlers.chat, chat_inputs, chat_outputs, **private),
-            chatbot.example_select(*busy_step, **quiet).then(handlers.chat_example, [clicked, *chat_inputs[1:]], chat_outputs,
-                                                        **private),
-            chatbot.retry(*busy_step, **quiet).then(handlers.retry, [clicked, *chat_inputs[1:]], chat_outputs, **private),
-            chatbot.edit(*busy_step, **quiet).then(handlers.edit, [clicked, *chat_inputs[1:]], chat_outputs, **private),
-        ]  # fmt: skip
-        for started in starts:
-            started.then(*idle_step, **quiet)
-        stop_button.click(handlers.stop, [chatbot, turns], [chatbot, turns, ask, stop_button], cancels=starts,
-                          api_visibility="private", show_progress="hidden")  # fmt: skip
-        chatbot.undo(handlers.undo, [chatbot, turns], chat_outputs, **quiet)
-        new_chat.click(lambda: ("", [], [], None, ""), None, [*chat_outputs, feedback_note], **quiet)
-        # the chatbot's own trash button clears the page; the conversation state must follow it
-        chatbot.clear(lambda: ([], None, ""), None, [turns, answer_json, feedback_note], **quiet)
-        chatbot.like(handlers.rate_message, [chatbot, turns, comment], [feedback_note, comment], api_visibility="private")
-        api_rate.click(handlers.rate_api, [api_rating, api_reasons, comment, turns], [feedback_note, comment],
-                       api_name="feedback")  # fmt: skip
-        reingest_button.click(
-            handlers.reingest,
-            [event_filter, year_filter],
-            [ingest_log, *status_outputs],
-            concurrency_limit=1,
-            concurrency_id="ingest",
-            api_visibility="private",  # the public API is asking and rating; re-ingest is an admin's button
-        )
+        _wire(demo, _layout(settings), handlers)
     demo.queue(default_concurrency_limit=settings.web_concurrency, max_size=QUEUE_SIZE)
     return demo
+
+
+@dataclass
+class _Page:
+    """The components the events read and write."""
+
+    status_line: gr.Markdown
+    turns: gr.State
+    event_filter: gr.Dropdown
+    year_filter: gr.Dropdown
+    new_chat: gr.Button
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    ask: gr.Button
+    stop_button: gr.Button
+    comment: gr.Textbox
+    feedback_note: gr.Markdown
+    api_rating: gr.Textbox
+    api_reasons: gr.Textbox
+    api_rate: gr.Button
+    answer_json: gr.JSON
+    status_view: gr.Markdown
+    refresh: gr.Button
+    reingest_button: gr.Button
+    ingest_log: gr.Textbox
+
+
+def _layout(settings: Settings) -> _Page:
+    """The page's components, inside the current ``gr.Blocks``: the chat tab and the status tab."""
+    gr.Markdown(
+        "# KubeCon Recap QA\nAnswers about KubeCon + CloudNativeCon from recap posts. Every claim cites "
+        "its post with `[n]`; open a citation to read the exact quote."
+    )
+    status_line = gr.Markdown(elem_id="kqa-status-line")
+    turns = gr.State([])
+    with gr.Tabs():
+        with gr.Tab("Chat", id="chat"):
+            with gr.Row():
+                event_filter = gr.Dropdown(
+                    [ALL_EVENTS],
+                    value=ALL_EVENTS,
+                    label="Restrict to event",
+                    scale=3,
+                    elem_id="kqa-event",
+                )
+                year_filter = gr.Dropdown(
+                    [ANY_YEAR], value=ANY_YEAR, label="Restrict to year", scale=1, elem_id="kqa-year"
+                )
+                new_chat = gr.Button("New conversation", scale=1, size="sm", elem_id="kqa-new")
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                elem_id="kqa-chat",
+                height=640,
+                examples=[{"text": q, "display_text": q} for q in EXAMPLE_QUESTIONS],
+                placeholder="**Ask about KubeCon recaps.** Try one of these:",
+                latex_delimiters=[],
+                sanitize_html=True,
+                allow_tags=False,
+                feedback_options=("Like", "Dislike", *REASONS),
+                editable="user",
+                buttons=["copy"],
+            )
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(
+                    placeholder="Ask a question, or a follow-up about the last answer…",
+                    show_label=False,
+                    scale=8,
+                    lines=1,
+                    max_lines=4,
+                    elem_id="kqa-question",
+                )
+                ask = gr.Button("Ask", variant="primary", scale=1, elem_id="kqa-ask")
+                stop_button = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="kqa-stop")
+            with gr.Row(equal_height=True):
+                comment = gr.Textbox(
+                    label="Comment (optional): sent with your rating (the thumbs or the flag's reasons under an answer)",
+                    placeholder="What was wrong or missing?",
+                    scale=6,
+                    elem_id="kqa-comment",
+                )
+                feedback_note = gr.Markdown(elem_id="kqa-feedback-note")
+            with gr.Row(visible=False):  # the /feedback API endpoint (gradio_client); no control of its own
+                api_rating = gr.Textbox(label="rating")
+                api_reasons = gr.Textbox(label="reasons")
+                api_rate = gr.Button("rate")
+            with gr.Accordion("Answer details (JSON)", open=False):
+                answer_json = gr.JSON(elem_id="kqa-answer-json")
+        with gr.Tab("Status", id="status"):
+            status_view = gr.Markdown(elem_id="kqa-status")
+            with gr.Row():
+                refresh = gr.Button("Refresh", elem_id="kqa-refresh")
+                reingest_button = gr.Button(
+                    f"Re-run ingest of {settings.data_dir.name}/",
+                    variant="secondary",
+                    elem_id="kqa-reingest",
+                    visible=not settings.answer_url,
+                )
+            if settings.answer_url:
+                gr.Markdown(REMOTE_INGEST_NOTE, elem_id="kqa-remote-note")
+            ingest_log = gr.Textbox(
+                label="Ingest progress", lines=10, interactive=False, elem_id="kqa-ingest-log"
+            )
+    return _Page(
+        status_line=status_line, turns=turns, event_filter=event_filter, year_filter=year_filter,
+        new_chat=new_chat, chatbot=chatbot, question=question, ask=ask, stop_button=stop_button,
+        comment=comment, feedback_note=feedback_note, api_rating=api_rating, api_reasons=api_reasons,
+        api_rate=api_rate, answer_json=answer_json, status_view=status_view, refresh=refresh,
+        reingest_button=reingest_button, ingest_log=ingest_log,
+    )
+
+
+def _wire(demo: gr.Blocks, page: _Page, handlers: PageHandlers) -> None:
+    """Connect the components' events to ``handlers`` (inside the current ``gr.Blocks``)."""
+    status_outputs = [page.status_line, page.status_view, page.event_filter, page.year_filter]
+    chat_inputs = [page.question, page.chatbot, page.turns, page.event_filter, page.year_filter]
+    chat_outputs = [page.question, page.chatbot, page.turns, page.answer_json]
+
+    demo.load(handlers.refresh_status, None, status_outputs, api_visibility="private", queue=False)
+    page.refresh.click(handlers.refresh_status, [page.event_filter, page.year_filter], status_outputs, api_visibility="private")
+
+    # Every way of starting an answer shows Stop instead of Ask while it runs; Stop cancels them all.
+    # A page.chatbot event's data (which message) reaches only the first step, so that step keeps it.
+    clicked = gr.State(None)
+    busy_step = (busy, None, [clicked, page.ask, page.stop_button])
+    idle_step = (idle, None, [page.ask, page.stop_button])
+    quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    answering = {"show_progress": "hidden"}
+    private = {"api_visibility": "private", **answering}
+    starts = [
+        page.question.submit(*busy_step, **quiet).then(handlers.chat, chat_inputs, chat_outputs, api_name="chat", **answering),
+        page.ask.click(*busy_step, **quiet).then(handlers.chat, chat_inputs, chat_outputs, **private),
+        page.chatbot.example_select(*busy_step, **quiet).then(handlers.chat_example, [clicked, *chat_inputs[1:]], chat_outputs,
+                                                    **private),
+        page.chatbot.retry(*busy_step, **quiet).then(handlers.retry, [clicked, *chat_inputs[1:]], chat_outputs, **private),
+        page.chatbot.edit(*busy_step, **quiet).then(handlers.edit, [clicked, *chat_inputs[1:]], chat_outputs, **private),
+    ]  # fmt: skip
+    for started in starts:
+        started.then(*idle_step, **quiet)
+    page.stop_button.click(handlers.stop, [page.chatbot, page.turns], [page.chatbot, page.turns, page.ask, page.stop_button], cancels=starts,
+                      api_visibility="private", show_progress="hidden")  # fmt: skip
+    page.chatbot.undo(handlers.undo, [page.chatbot, page.turns], chat_outputs, **quiet)
+    page.new_chat.click(lambda: ("", [], [], None, ""), None, [*chat_outputs, page.feedback_note], **quiet)
+    # the page.chatbot's own trash button clears the page; the conversation state must follow it
+    page.chatbot.clear(lambda: ([], None, ""), None, [page.turns, page.answer_json, page.feedback_note], **quiet)
+    page.chatbot.like(handlers.rate_message, [page.chatbot, page.turns, page.comment], [page.feedback_note, page.comment], api_visibility="private")
+    page.api_rate.click(handlers.rate_api, [page.api_rating, page.api_reasons, page.comment, page.turns], [page.feedback_note, page.comment],
+                   api_name="feedback")  # fmt: skip
+    page.reingest_button.click(
+        handlers.reingest,
+        [page.event_filter, page.year_filter],
+        [page.ingest_log, *status_outputs],
+        concurrency_limit=1,
+        concurrency_id="ingest",
+        api_visibility="private",  # the public API is asking and rating; re-ingest is an admin's button
+    )
 
 
 def _healthz() -> dict[str, str]:
