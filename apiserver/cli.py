@@ -10,6 +10,9 @@ import argparse
 import logging
 import sys
 
+from apiserver.guard import ApiAccess, ApiAccessError
+from apiserver.mcp_tools import build_mcp
+from apiserver.server import create_app
 from rag.errors import KQAError
 from rag.redaction import protect_logs
 from rag.settings import get_settings
@@ -50,9 +53,6 @@ def api_main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import uvicorn
 
-    from apiserver.guard import ApiAccess, ApiAccessError
-    from apiserver.server import create_app
-
     settings = get_settings()
     try:
         access = ApiAccess(settings, args.host)  # before anything loads: a refused start is instant
@@ -78,7 +78,6 @@ def mcp_main(argv: list[str] | None = None) -> int:
     add_version_argument(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from apiserver.mcp_tools import build_mcp
     from rag.assistant import Assistant
 
     settings = get_settings()

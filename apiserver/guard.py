@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from rag.errors import KQAError
+from rag.http_guard import (
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    RateLimiter,
+    counted_receive,
+    declared_too_large,
+    is_loopback,
+)
 from rag.redaction import redact
 from rag.settings import Settings
 
-MAX_BODY_BYTES = 1_000_000  # the web chat's cap: a question and a 50-turn conversation fit many times over
 PROTECTED = ("/v1", "/mcp")
 _SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.\-]+/)+[\w.\-]*")  # /a/b/c, not the path in a URL
 
@@ -33,15 +35,6 @@ class ApiAccessError(KQAError):
 
 class RateLimited(KQAError):
     """A key (or address) asked more than ``KQA_API_RATE_LIMIT`` allows."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ApiAccess:
@@ -58,13 +51,7 @@ class ApiAccess:
                 "questions and call the MCP tools. Set KQA_API_KEYS (comma-separated; clients send "
                 "'Authorization: Bearer KEY'), or serve on 127.0.0.1."
             )
-        try:
-            self.rate = parse_limit(settings.api_rate_limit)
-        except ValueError:
-            raise ApiAccessError(
-                f"KQA_API_RATE_LIMIT={settings.api_rate_limit!r} is not a rate such as '30/minute' or '500/day'."
-            ) from None
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = RateLimiter(settings.api_rate_limit, "KQA_API_RATE_LIMIT", ApiAccessError)
 
     def caller(self, authorization: str | None) -> str | None:
         """The caller's identity for rate limits (a key's fingerprint), or None when the key is wrong."""
@@ -83,7 +70,7 @@ class ApiAccess:
         """Count one question for ``caller``; raises :class:`RateLimited` over ``KQA_API_RATE_LIMIT``."""
         if not self.keys:  # then the host is loopback (see __init__): the machine's own user
             return
-        if not self.limiter.hit(self.rate, "ask", caller):
+        if not self.limiter.hit("ask", caller):
             raise RateLimited(
                 f"Too many requests ({self.settings.api_rate_limit} per key); wait a minute and try again."
             )
@@ -121,20 +108,9 @@ class Guard:
                     extra_headers=[(b"www-authenticate", b"Bearer")],
                 )  # fmt: skip
             scope.setdefault("state", {})["caller"] = caller
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared_too_large(scope, self.max_body):
             return await send_error(send, 413, _too_large(self.max_body), "invalid_request_error", "too_large")
-        seen = 0
         started = False
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge
-            return message
 
         async def tracked_send(message):
             nonlocal started
@@ -142,14 +118,10 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
+            await self.app(scope, counted_receive(receive, self.max_body), tracked_send)
+        except BodyTooLarge:
             if not started:
                 await send_error(send, 413, _too_large(self.max_body), "invalid_request_error", "too_large")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _too_large(limit: int) -> str:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from apiserver.guard import public_message
 from rag.errors import KQAError
+from rag.settings import Settings
+from rag.surface import SearchingAssistant
 
 log = logging.getLogger("kqa.mcp")
 
@@ -80,7 +82,7 @@ def citations_of(answer) -> list[CitationOut]:
     ]  # fmt: skip
 
 
-def build_mcp(get_assistant: Callable[[], object], settings) -> MCPServer:
+def build_mcp(get_assistant: Callable[[], SearchingAssistant], settings: Settings) -> MCPServer:
     """The MCP server over ``get_assistant()`` (called on each tool call: the process's one Assistant)."""
     root = settings.data_dir.resolve()
     secrets = [settings.openai_api_key.get_secret_value()]

@@ -49,6 +49,8 @@ from typing import Literal
 
 import numpy as np
 
+from rag.citations import MARKERS_AFTER_STOP_RE, MODEL_MARKER_RE, marker_numbers, strip_markers
+from rag.citations import cited_numbers as cited_numbers  # re-exported: rag.assistant imports it from here
 from rag.events import event_aliases
 from rag.evidence import Evidence, EvidenceSentence, Passage
 from rag.prompts import is_abstention
@@ -57,8 +59,6 @@ from rag.text import STOP_WORDS, content_terms, is_negated, names, numbers, spli
 from rag.types import Citation
 
 UNVERIFIED_MARK = "[unverified]"
-_MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
-_MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
 _LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
 _FIRST_PERSON_RE = re.compile(
     r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b|\b(?:we|our|us|ourselves)\b", re.I
@@ -185,7 +185,7 @@ class Verification:
 
 def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
     """Sentences of an answer with their citation numbers (markers after the full stop move before it)."""
-    normalized = _MARKERS_AFTER_STOP_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    normalized = MARKERS_AFTER_STOP_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
     out: list[CheckedSentence] = []
     for line_number, line in enumerate(normalized.splitlines()):
         prefix_match = _LIST_PREFIX_RE.match(line)
@@ -193,10 +193,9 @@ def parse_answer(text: str, valid: set[int]) -> list[CheckedSentence]:
         body = line[len(prefix) :]
         for i, sentence in enumerate(split_sentences(body)):
             numbers_cited: list[int] = []
-            for m in _MARKER_RE.finditer(sentence.text):
-                for part in re.split(r"[,;]", m.group(1) or m.group(2)):
-                    numbers_cited.append(int(part))
-            clean = without_framing(_MARKER_RE.sub("", sentence.text).strip())
+            for m in MODEL_MARKER_RE.finditer(sentence.text):
+                numbers_cited += marker_numbers(m)
+            clean = without_framing(strip_markers(sentence.text).strip())
             clean = re.sub(r"\s+([.!?,;:])", r"\1", clean)
             if not clean or not re.search(r"\w", clean):
                 if out and numbers_cited:  # a lone "[2]" line: it belongs to the sentence before
@@ -663,12 +662,6 @@ def _drop_repeats(sentences: list[CheckedSentence]) -> None:
         used |= keys
 
 
-def cited_numbers(text: str) -> list[int]:
-    """The citation numbers in ``text``, in order, without repeats."""
-    found = [int(n) for m in _MARKER_RE.finditer(text) for n in re.split(r"[,;]", m.group(1) or m.group(2))]
-    return list(dict.fromkeys(found))
-
-
 def has_claim(text: str) -> bool:
     """Does an answer say anything, or say it doesn't know? ("", "[1]" and "Sure." do neither.)"""
     return any(is_claim(s.text) or is_abstention(s.text) for s in parse_answer(text, set()))
@@ -677,8 +670,3 @@ def has_claim(text: str) -> bool:
 def is_claim(sentence: str) -> bool:
     """Anything with a content word, a name or a number claims something; "Sure." and "In short:" don't."""
     return bool(content_terms(sentence) or names(sentence) or numbers(sentence))
-
-
-def strip_markers(text: str) -> str:
-    """The text without its ``[n]`` citation markers (whose numbers are not claims)."""
-    return _MARKER_RE.sub("", text)

@@ -40,6 +40,7 @@ from slack_sdk.webhook import WebhookClient
 
 from rag.errors import EmptyIndexError, InvalidQuestionError, KQAError
 from rag.redaction import protect_logs
+from rag.remote import answer_service
 from rag.settings import Settings
 from rag.types import Answer, StreamEvent
 from slackbot.config import SlackSettings
@@ -183,8 +184,6 @@ class SlackBot:
     # ------------------------------------------------------------------ lifecycle
 
     def _default_assistant(self) -> AnswerSource:
-        from rag.remote import answer_service
-
         return answer_service(self.settings)
 
     @property

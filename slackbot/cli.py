@@ -13,12 +13,16 @@ import sys
 import threading
 
 from pydantic import ValidationError
+from slack_bolt.error import BoltError
 
 from rag.errors import KQAError
+from rag.remote import answer_service
 from rag.settings import get_settings
 from rag.version import add_version_argument
+from slackbot.bot import SlackBot
 from slackbot.config import SlackConfigError, SlackSettings
 from slackbot.logsafe import install_redaction
+from slackbot.server import HTTPTransport, SocketModeTransport
 
 log = logging.getLogger("slackbot")
 
@@ -82,12 +86,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings, slack: SlackSettings) -> int:
-    from slack_bolt.error import BoltError
-
-    from rag.remote import answer_service
-    from slackbot.bot import SlackBot
-    from slackbot.server import HTTPTransport, SocketModeTransport
-
     assistant = answer_service(settings)  # KQA_ANSWER_URL: a RemoteAssistant; no index or LLM in this process
     try:
         status = assistant.index_status()

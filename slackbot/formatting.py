@@ -20,6 +20,9 @@ from itertools import pairwise
 from pathlib import PurePath
 from urllib.parse import quote
 
+from rag.citations import ESCAPED_MARKER_RE, sub_markers
+from rag.events import parse_event
+from rag.text import split_sentences
 from rag.types import Answer, Citation
 
 SECTION_TEXT_LIMIT = 3000  # Slack: section/context text objects
@@ -42,7 +45,6 @@ MAX_SUGGESTED_PROMPTS = 4  # Slack: assistant.threads.setSuggestedPrompts takes 
 
 _BROADCAST_RE = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
-_CITATION_RE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SLACK_LINK_RE = re.compile(r"<([^<>|]+)\|([^<>]*)>")
 
 
@@ -89,13 +91,12 @@ def link_citations(escaped_text: str, citations: list[Citation]) -> str:
         url = urls.get(n)
         return f"<{url}|[{n}]>" if url else f"[{n}]"
 
-    def replace(match: re.Match[str]) -> str:
-        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+    def replace(numbers: list[int]) -> str | None:
         if not any(n in urls for n in numbers):
-            return match.group(0)  # a bracketed number that is not a citation, e.g. "[2022]"
+            return None  # a bracketed number that is not a citation, e.g. "[2022]"
         return "".join(one(n) for n in numbers)
 
-    return _CITATION_RE.sub(replace, escaped_text)
+    return sub_markers(escaped_text, replace)
 
 
 def unlink(mrkdwn: str) -> str:
@@ -288,24 +289,21 @@ def markdown_text(text: str, citations: list[Citation]) -> str:
     urls = {c.n: safe_url(c.url_or_path) for c in citations}
     escaped = _escape_markdown(text)
 
-    def replace(match: re.Match[str]) -> str:
-        numbers = [int(part) for part in re.split(r"\s*,\s*", match.group(1))]
+    def replace(numbers: list[int]) -> str | None:
         if not any(urls.get(n) for n in numbers):
-            return match.group(0)
+            return None
         # "&amp;" is mrkdwn's escape; a markdown link target takes the URL as it is (angle-bracketed).
         return "".join(
             f"[\\[{n}\\]](<{urls[n].replace('&amp;', '&')}>)" if urls.get(n) else f"\\[{n}\\]"
             for n in numbers
         )
 
-    return re.sub(r"\\\[(\d+(?:\s*,\s*\d+)*)\\\]", replace, escaped)
+    return sub_markers(escaped, replace, ESCAPED_MARKER_RE)
 
 
 def markdown_pieces(answer: Answer) -> list[str]:
     """The answer's markdown, one piece per sentence (leading whitespace kept), whose concatenation is
     exactly :func:`markdown_text` of the whole answer: what a stream appends, in order."""
-    from rag.text import split_sentences
-
     text = answer.text.strip() or "(empty answer)"
     whole = markdown_text(text, answer.citations)
     starts = sorted({s.start for s in split_sentences(text)} - {0})
@@ -338,8 +336,6 @@ def greeting_message() -> SlackMessage:
 def suggested_prompts(events: list[str]) -> list[dict]:
     """Up to four ``{title, message}`` prompts about the latest events the index covers (``events`` as
     :meth:`rag.assistant.Assistant.index_status` gives them, oldest first): only what can be answered."""
-    from rag.events import parse_event
-
     prompts: list[dict] = []
     seen: set[str] = set()
     for event in reversed(events):

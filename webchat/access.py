@@ -24,7 +24,6 @@ import base64
 import getpass
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import sys
@@ -32,11 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from rag.errors import KQAError
+from rag.http_guard import (
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    RateLimiter,
+    counted_receive,
+    declared_too_large,
+    is_loopback,
+)
 from rag.settings import Settings
 from rag.version import add_version_argument
 
@@ -44,7 +47,6 @@ log = logging.getLogger(__name__)
 
 HASH_SCHEME = "pbkdf2_sha256"
 HASH_ITERATIONS = 240_000
-MAX_BODY_BYTES = 1_000_000  # a question, a comment and a conversation fit many times over
 CLOSED_ROUTES = ("/gradio_api/upload", "/upload")  # the page has no file input
 
 
@@ -102,15 +104,6 @@ def load_users(path: Path) -> dict[str, User]:
     return users
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Access:
     """The access policy of one web chat process (see the module doc)."""
 
@@ -132,13 +125,7 @@ class Access:
                     "sign-in proxy such as oauth2-proxy, or KQA_WEB_OPEN_ACCESS=true to serve it open on purpose."
                 )
             log.warning("web chat open to anyone who can reach %s (KQA_WEB_OPEN_ACCESS=true); nobody is admin", host)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        try:
-            self.rate = parse_limit(settings.web_rate_limit)
-        except ValueError:
-            raise AccessError(
-                f"KQA_WEB_RATE_LIMIT={settings.web_rate_limit!r} is not a rate such as '30/minute' or '500/day'."
-            ) from None
+        self.limiter = RateLimiter(settings.web_rate_limit, "KQA_WEB_RATE_LIMIT", AccessError)
 
     # --- who -------------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> bool:
@@ -182,7 +169,7 @@ class Access:
         Open on loopback, every request is the machine's own user (load tests, a laptop): not limited."""
         if self.mode == "open" and is_loopback(self.host):
             return
-        if not self.limiter.hit(self.rate, action, self.client(request)):
+        if not self.limiter.hit(action, self.client(request)):
             raise KQAError(
                 f"Too many requests ({self.settings.web_rate_limit} per client); wait a minute and try again."
             )
@@ -199,28 +186,12 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         if any(scope.get("path", "").rstrip("/").endswith(route) for route in self.closed):
             return await _plain(send, 404, b"Not found: this app takes no uploads.")
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared_too_large(scope, self.max_body):
             return await _plain(send, 413, b"Request too large.")
-        seen = 0
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge
-            return message
-
         try:
-            await self.app(scope, counted_receive, send)
-        except _TooLarge:
+            await self.app(scope, counted_receive(receive, self.max_body), send)
+        except BodyTooLarge:
             await _plain(send, 413, b"Request too large.")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _plain(send, status: int, body: bytes) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from rag.errors import KQAError
 from rag.feedback import Rating, append_feedback, build_record
 from rag.settings import Settings
+from rag.surface import AssistantSurface
 from webchat import render
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def history_messages(turns: list[Turn]) -> list[dict[str, str]]:
 class ChatService:
     """Answers chat messages with the process's one Assistant and records feedback."""
 
-    def __init__(self, assistant: Any, settings: Settings):
+    def __init__(self, assistant: AssistantSurface, settings: Settings):
         self.assistant = assistant
         self.settings = settings
 

@@ -27,8 +27,6 @@ _MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]()!|~#])")
 # Block markers only matter at the start of a line: quotes, lists, headings, rules, numbered lists.
 _LINE_START_ACTIVE = re.compile(r"^(\s*)([+\-=])", re.MULTILINE)
 _LINE_START_NUMBER = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
-# "[1]" / "[1, 2]" / "[1][2]" citation markers in answer text.
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"']+$", re.IGNORECASE)
 
 SOURCES_CLASS = "kqa-sources"
@@ -71,17 +69,6 @@ def link_html(url_or_path: str) -> str:
     if _SAFE_URL.match(target):
         return f'<a href="{_html(target)}" target="_blank" rel="noopener noreferrer">{_html(target)}</a>'
     return f"<code>{_html(target)}</code>"
-
-
-def citation_markers(text: str) -> list[int]:
-    """The citation numbers used in an answer text, in order of first appearance."""
-    seen: list[int] = []
-    for match in _MARKER.finditer(text):
-        for number in re.split(r"\s*,\s*", match.group(1)):
-            value = int(number)
-            if value not in seen:
-                seen.append(value)
-    return seen
 
 
 def _shorten(text: str, limit: int) -> str:

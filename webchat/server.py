@@ -12,12 +12,18 @@ from typing import Any
 
 from rag.environment import configure_environment
 from rag.errors import EmptyIndexError, KQAError
+from rag.redaction import safe_url
+from rag.remote import answer_service
 from rag.settings import Settings, get_settings
+from rag.surface import AssistantSurface
+from webchat.access import Access
+from webchat.chat import ChatService
+from webchat.ingest_job import run_ingest_job
 
 log = logging.getLogger("kqa.web")
 
 
-def index_is_empty(assistant: Any) -> bool:
+def index_is_empty(assistant: AssistantSurface) -> bool:
     """True when the collection holds no chunks (the library may say so by value or by EmptyIndexError)."""
     try:
         return int(getattr(assistant.index_status(), "chunks", 0) or 0) == 0
@@ -25,10 +31,8 @@ def index_is_empty(assistant: Any) -> bool:
         return True
 
 
-def ingest_if_empty(assistant: Any, settings: Settings) -> None:
+def ingest_if_empty(assistant: AssistantSurface, settings: Settings) -> None:
     """First start: fill the index from ``settings.data_dir`` so the chat has something to answer from."""
-    from webchat.ingest_job import run_ingest_job
-
     try:
         empty = index_is_empty(assistant)
     except KQAError as exc:
@@ -62,9 +66,6 @@ def warm_up(settings: Settings) -> None:
 def serve(host: str, port: int, settings: Settings | None = None, **launch_kwargs: Any) -> None:
     """Check the access settings for ``host`` (before anything loads), build the one Assistant, ingest if
     needed, and serve the page until interrupted. Raises :class:`webchat.access.AccessError`."""
-    from rag.remote import answer_service
-    from webchat.access import Access
-    from webchat.chat import ChatService
     configure_environment()  # GRADIO_ANALYTICS_ENABLED=False before webchat.ui imports gradio
     from webchat.ui import build_demo, launch
 
@@ -83,8 +84,6 @@ def serve(host: str, port: int, settings: Settings | None = None, **launch_kwarg
 
 
 def _answers_from(settings: Settings) -> str:
-    from rag.redaction import safe_url
-
     if settings.answer_url:
         return f"the answer service at {safe_url(settings.answer_url)}"
     return f"backend {settings.llm_backend}, {settings.describe_store()}"

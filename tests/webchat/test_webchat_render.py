@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from markdown_it import MarkdownIt
 
 from rag.types import Answer, Citation, Source
@@ -114,14 +113,6 @@ def test_sources_block_has_no_blank_line_so_markdown_leaves_it_alone():
     block = render.render_sources(answer)
     assert "\n" not in block
     assert "line one line two" in block
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [("a [1] b [2]", [1, 2]), ("x [2, 1] y [1]", [2, 1]), ("none", []), ("[3][3]", [3])],
-)
-def test_citation_markers(text, expected):
-    assert render.citation_markers(text) == expected
 
 
 def test_error_message_is_escaped_and_has_no_traceback_marker():
