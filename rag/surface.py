@@ -1,47 +1,36 @@
-"""The assistant surface the front ends program against, satisfied by both :class:`rag.assistant.Assistant`
-(in process) and :class:`rag.remote.RemoteAssistant` (the answer service over HTTP).
+"""What the front ends type their assistant as.
 
-Structural types only (no import of either class at run time), so a front end can type its assistant
-without loading the retrieval stack, and a test can pass any object with these methods.
+:class:`AssistantSurface` is :class:`rag.answerer.Answerer` (``ask`` / ``stream`` / ``index_status``),
+which both :class:`rag.assistant.Assistant` (in process) and :class:`rag.remote.RemoteAssistant` (the
+answer service over HTTP) extend: the surface is declared once, there. :class:`SearchingAssistant` adds
+what only the local assistant has, retrieval without answering (the MCP ``search_recaps`` tool); it is
+structural, so a front end can name it without loading the retrieval stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rag.types import Answer, StreamEvent
+from rag.answerer import Answerer
 
 if TYPE_CHECKING:
     from rag.retrieval import RetrievalResult
 
-
-@runtime_checkable
-class AssistantSurface(Protocol):
-    """Ask, stream and describe the index: what the web chat, the Slack bot and the HTTP API use."""
-
-    def ask(
-        self,
-        question: str,
-        history: Sequence[dict] | None = None,
-        event: str | None = None,
-        year: int | None = None,
-    ) -> Answer: ...
-
-    def stream(
-        self,
-        question: str,
-        history: Sequence[dict] | None = None,
-        event: str | None = None,
-        year: int | None = None,
-    ) -> Iterator[StreamEvent]: ...
-
-    def index_status(self) -> Any: ...  # an rag.assistant.IndexStatus
+AssistantSurface = Answerer
 
 
 @runtime_checkable
-class SearchingAssistant(AssistantSurface, Protocol):
-    """An assistant that also retrieves without answering (the MCP ``search_recaps`` tool): the local one."""
+class SearchingAssistant(Protocol):
+    """An :class:`~rag.answerer.Answerer` that also retrieves without answering: the local one."""
+
+    def ask(self, question: str, history: Sequence[dict] | None = None, event: str | None = None,
+            year: int | None = None): ...  # fmt: skip
+
+    def stream(self, question: str, history: Sequence[dict] | None = None, event: str | None = None,
+               year: int | None = None): ...  # fmt: skip
+
+    def index_status(self): ...
 
     def retrieve(
         self,
