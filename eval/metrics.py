@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from rag.citations import BRACKET_MARKER_RE as _MARKER_RE
+from rag.citations import cited_numbers
+
 RECALL_KS: tuple[int, ...] = (1, 3, 5, 10)
 MRR_K = 10
 
-_MARKER_RE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
-_MARKER_NUMBERS_RE = re.compile(r"\d+")
 _SPACE_RE = re.compile(r"\s+")
 _TRANSLATE = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
@@ -45,13 +46,7 @@ def normalize_text(text: str) -> str:
 
 def citation_numbers(text: str) -> list[int]:
     """The citation numbers in ``[1]``, ``[2, 3]`` markers, in order of appearance, without repeats."""
-    seen: list[int] = []
-    for marker in _MARKER_RE.findall(text):
-        for number in _MARKER_NUMBERS_RE.findall(marker):
-            value = int(number)
-            if value not in seen:
-                seen.append(value)
-    return seen
+    return cited_numbers(text, _MARKER_RE)
 
 
 def strip_markers(text: str) -> str:

@@ -23,6 +23,8 @@ MARKER_RE = re.compile(r"\[" + _NUMBERS + r"\]")
 # The same marker once Markdown-escaped ("\[1\]"), as in escaped answer text.
 ESCAPED_MARKER_RE = re.compile(r"\\\[" + _NUMBERS + r"\\\]")
 # What a model writes: "[1]", "[ 1; 2 ]", "【1】", with the whitespace before it.
+# What eval scores as a marker in final answers: square brackets only, spaces allowed ("[ 1 ; 2 ]").
+BRACKET_MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 MODEL_MARKER_RE = re.compile(r"\s*(?:\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]|【\s*(\d+)\s*】)")
 # Markers after a sentence's full stop ("Claim. [1]"): group 1 the stop, group 2 the markers.
 MARKERS_AFTER_STOP_RE = re.compile(r"([.!?])((?:\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|【\s*\d+\s*】))+)")
