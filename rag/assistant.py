@@ -193,9 +193,7 @@ class Assistant(Answerer):
         )
         with trace.stage("pack") as stage:
             evidence = self._evidence(question, retrieval, answer.timings) if retrieval.chunks else None
-            reason = self._abstain_early(question, retrieval, evidence)
-            if reason and abstention.kind_test(question) is not None:
-                evidence, reason = self._read_whole_posts(question, retrieval, evidence, reason, answer.timings)
+            evidence, reason = self._abstain_early(question, retrieval, evidence, answer.timings)
             stage.outputs.update(passages=len(evidence.passages) if evidence else 0, abstained=reason is not None,
                                  result=evidence)  # fmt: skip
         if reason is not None:
@@ -263,24 +261,35 @@ class Assistant(Answerer):
         timings["pack"] = time.perf_counter() - t
         return evidence
 
-    def _abstain_early(self, question: Question, retrieval: RetrievalResult, evidence: Evidence | None):
-        """Why the recaps cannot answer, before any model is called (``None``: go on; "" : no reason given)."""
+    def _abstain_early(
+        self, question: Question, retrieval: RetrievalResult, evidence: Evidence | None, timings: dict
+    ) -> tuple[Evidence | None, str | None]:
+        """The evidence to answer from, and why the recaps cannot answer before any model is called
+        (``None``: go on; "": no reason given)."""
         if evidence is None or evidence.is_empty or not self._relevant(question, retrieval, evidence):
-            return ""
+            return evidence, ""
         snapshot = retrieval.snapshot
         posts = [(snapshot.post_text(d).text, _post_context(snapshot, d)) for d in dict.fromkeys(
             c.chunk.doc_id for c in retrieval.chunks)]  # fmt: skip
         missing = abstention.names_not_in(question.topic, posts)
         if missing:  # the question rests on a name no retrieved post mentions: nothing to ground an answer on
-            return f"None of the recaps I found mentions {_join(missing)}."
-        verdict = abstention.judge_passages(
-            question.kind, question.topic, question.standalone, evidence.passages, snapshot.idf, self.settings
-        )
-        return None if verdict.ok else verdict.reason
+            return evidence, f"None of the recaps I found mentions {_join(missing)}."
+        verdict = self._holds_answer(question, evidence, snapshot.idf)
+        if not verdict.ok and abstention.kind_test(question) is not None:
+            wider = self._read_whole_posts(question, retrieval, timings)
+            if wider is not None and self._holds_answer(question, wider, snapshot.idf).ok:
+                return wider, None
+        return evidence, None if verdict.ok else verdict.reason
 
-    def _read_whole_posts(self, question: Question, retrieval: RetrievalResult, evidence: Evidence, reason: str,
-                          timings: dict) -> tuple[Evidence, str | None]:  # fmt: skip
-        """A second look before refusing a who/when/where/how-many question: every chunk of the top posts.
+    def _holds_answer(self, question: Question, evidence: Evidence, idf) -> abstention.Answerability:
+        """Does one passage of ``evidence`` hold the kind of answer asked for, about what was asked?"""
+        return abstention.judge_passages(
+            question.kind, question.topic, question.standalone, evidence.passages, idf, self.settings
+        )
+
+    def _read_whole_posts(self, question: Question, retrieval: RetrievalResult, timings: dict) -> Evidence | None:
+        """Evidence from every chunk of the top posts: the second look before refusing a who / when / where /
+        how-many question.
 
         Retrieval keeps a few chunks per post, and the one holding the number or the name can rank below
         them ("For 67% of attendees, it is their first KubeCon" in a post about a first KubeCon). The same
@@ -290,17 +299,13 @@ class Assistant(Answerer):
         posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[: self.settings.second_look_posts]
         chunks = [chunk for doc_id in posts for chunk in snapshot.chunks_of(doc_id)]
         if not chunks:
-            return evidence, reason
+            return None
         similarity = snapshot.embeddings[[snapshot.position[c.chunk_id] for c in chunks]] @ retrieval.query_embedding
         scored = sorted(
             (ScoredChunk(c, score=max(float(s), 1e-6), dense_similarity=float(s)) for c, s in zip(chunks, similarity, strict=True)),
             key=lambda c: -c.score,
         )
-        wider = replace(retrieval, chunks=scored)
-        second = self._evidence(question, wider, timings)
-        if self._abstain_early(question, wider, second) is None:
-            return second, None
-        return evidence, reason
+        return self._evidence(question, replace(retrieval, chunks=scored), timings)
 
     def _relevant(self, question: Question, retrieval: RetrievalResult, evidence: Evidence) -> bool:
         """The best chunk, or the best single sentence, is similar enough to the question; or every term
@@ -384,24 +389,21 @@ class Assistant(Answerer):
         verdict = self._judge(question, verification, idf, evidence)
         if verdict.ok and not verification.abstained:
             return self._cover_posts(question, evidence, verification, idf), None
+        # The model refused, or wrote what no passage holds, while a passage holds the answer.
         if (
             self.settings.override_refusals
             and self.settings.llm_backend != "extractive"
             and not answer.fallback_reason
+            and self._holds_answer(question, evidence, idf).ok
         ):
-            # The model refused, or wrote what no passage holds, while a passage holds the answer.
-            early = abstention.judge_passages(
-                question.kind, question.topic, question.standalone, evidence.passages, idf, self.settings
-            )
-            if early.ok:
-                text = extractive_answer(evidence, question, idf, self.settings)
-                rescued = self._verify(text, evidence, question) if text else None
-                if (
-                    rescued is not None
-                    and not rescued.abstained
-                    and self._judge(question, rescued, idf, evidence).ok
-                ):
-                    return rescued, None
+            text = extractive_answer(evidence, question, idf, self.settings)
+            rescued = self._verify(text, evidence, question) if text else None
+            if (
+                rescued is not None
+                and not rescued.abstained
+                and self._judge(question, rescued, idf, evidence).ok
+            ):
+                return rescued, None
         return verification, verdict.reason
 
     def _cover_posts(
