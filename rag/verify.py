@@ -317,6 +317,8 @@ class Verifier:
                 sentence.status = "connective"
                 continue
             self._judge(sentence, vector_of[id(sentence)], windows, question, answers)
+        _answers_for_questions(sentences, windows)
+        _with_referents(sentences, windows)
         _drop_repeats(sentences)
 
         supported = [s for s in sentences if s.status in SUPPORTED]
@@ -392,6 +394,9 @@ class Verifier:
             return
         close = [c for c in checks if c.close(self.settings) and c.window.english]
         if close:
+            holding = [c for c in close if answers(c.window.text)] if answers is not None else []
+            if holding and not answers(sentence.text):  # the words that stand in should hold what was asked
+                close = holding
             _quote_window(sentence, close, rank)
             return
         sentence.status = "unsupported"
@@ -647,6 +652,98 @@ def _quote_window(sentence: CheckedSentence, candidates: list[SupportCheck], ran
     sentence.support = _narrowest(max(candidates, key=rank), candidates)
     sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
     sentence.status = "quoted"
+
+
+_LEANS_RE = re.compile(r"^(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such)\b", re.I)
+COPY_SHARE = 0.8  # a sentence holding this share of its line's content words was copied out of it
+
+
+def _with_referents(sentences: list[CheckedSentence], windows: list[Window]) -> None:
+    """A line copied out of its passage keeps what it points back to.
+
+    "That tool seems based on Netflix's Vizceral." says nothing without the line before it ("They use
+    vistio to visualize istio traffic."). When a sentence copied from one passage line opens with a
+    pointing word and the answer does not already hold the line before (the answer's first claim, or one
+    after a sentence from elsewhere), the sentence becomes that two-line window's own words. A sentence in
+    the model's own words is left alone: there the question or the model supplied the referent.
+    """
+    shown: set[tuple[str, int]] = set()
+    for s in sentences:
+        if s.support is None or s.status not in SUPPORTED:
+            continue
+        window = s.support.window
+        if len(window.sentences) == 1 and not window.passage.outline and _LEANS_RE.match(s.text):
+            line = window.sentences[0]
+            keys = [x.key for x in window.passage.sentences]
+            i = keys.index(line.key)
+            before = window.passage.sentences[i - 1] if i > 0 else None
+            copied = set(content_terms(line.display))
+            if (
+                before is not None
+                and before.kind != "heading"
+                and before.key not in shown
+                and copied
+                and len(copied & set(content_terms(s.text))) / len(copied) >= COPY_SHARE
+            ):
+                pair = next(
+                    (w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == [before.key, line.key]),
+                    None,
+                )
+                if pair is not None:
+                    s.support = replace(s.support, window=pair)
+                    s.model_text = s.model_text or s.text
+                    s.text, s.status = quoted(pair), "quoted"
+        shown |= {x.key for w in (s.support.window, *s.support.window.also) for x in w.sentences}
+
+
+def _answers_for_questions(sentences: list[CheckedSentence], windows: list[Window]) -> None:
+    """A question a post asks is not an answer; the line after it is.
+
+    A small model answering "Why is Kubeflow not multicluster-agnostic?" may copy the audience's question
+    from the passage ("Can you clarify why…?"). The sentence then becomes the passage's next line (and the
+    one after, when both are there), or, with nothing after it, is dropped as connective.
+    """
+    for s in sentences:
+        if s.support is None or s.status not in SUPPORTED or not _asks(s.text):
+            continue
+        window = s.support.window
+        if window.passage.outline:
+            continue
+        after = _lines_after(window)
+        reply = next((w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == after), None)
+        if reply is None and after:
+            reply = next((w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == after[:1]), None)
+        if reply is None:
+            s.status, s.text, s.support = "connective", "", None
+            continue
+        s.support = replace(s.support, window=reply)
+        s.model_text = s.model_text or s.text
+        s.text, s.status = quoted(reply), "quoted"
+
+
+_ASKS_RE = re.compile(
+    r"^(?:so,? )?(?:what|why|how|when|where|who|whom|which|can|could|is|are|was|were|do|does|did|will|would|should|shall)\b"
+    r"|[;:,]\s*(?:what|why|how|when|where|who|which)\b",
+    re.I,
+)
+
+
+def _asks(text: str) -> bool:
+    """Does a sentence read as a question ("Can you clarify why…?", "The tools exist; how do we…?"), not
+    a statement ending in a talk's title ("Lin Sun walked through Is Zero-Downtime Migration Possible?")?"""
+    return text.rstrip(" \"”’)").endswith("?") and bool(_ASKS_RE.search(text))
+
+
+def _lines_after(window: Window) -> list[tuple[str, int]]:
+    """The keys of the (up to two) passage lines after a window, stopping at a heading."""
+    keys = [x.key for x in window.passage.sentences]
+    i = keys.index(window.sentences[-1].key)
+    out = []
+    for line in window.passage.sentences[i + 1 : i + 3]:
+        if line.kind == "heading":
+            break
+        out.append(line.key)
+    return out
 
 
 def _drop_repeats(sentences: list[CheckedSentence]) -> None:

@@ -252,3 +252,91 @@ def test_links_tags_and_scripts_the_posts_do_not_hold_never_reach_the_answer(ver
     for bad in ("<script", "javascript:", "malware.example", "evil.example"):
         assert bad not in result.text
     assert all(s.status != "supported" for s in result.sentences)  # never kept in the model's words
+
+
+def two_sentence_evidence(embedder, first: str, second: str, **chunk_fields) -> Evidence:
+    """Evidence of one passage of two adjacent lines (one chunk, so quotes slice it exactly)."""
+    text = f"{first} {second}"
+    chunk = Chunk(chunk_id="two::0000::x", doc_id="two", text=text, start=0, end=len(text), **chunk_fields)
+    a = EvidenceSentence(chunk, first, 0, len(first), embedding=embedder.embed([first])[0])
+    b = EvidenceSentence(chunk, second, len(first) + 1, len(text), embedding=embedder.embed([second])[0])
+    return Evidence([Passage(1, [a, b])], 0, [a, b])
+
+
+# Two adjacent lines of the shared corpus (alexos, KubeCon EU 2019): the second points back at the first.
+LINKERD = ("A little history - Linkerd has been around for a while, relatively speaking.",
+           "It started in Feb 2016 and had some sort of Mesosphere relationship going on.")  # fmt: skip
+
+
+def test_a_copied_line_that_points_back_brings_the_line_it_points_to(settings_with, embedder):
+    evidence = two_sentence_evidence(embedder, *LINKERD, title="KubeCon EU 2019")
+    result = Verifier(settings_with(), embedder).verify(f"{LINKERD[1][:-1]} [1].", evidence, "When did Linkerd start?")
+    assert result.sentences[0].status == "quoted"
+    assert result.text == f"{LINKERD[0]} {LINKERD[1][:-1]} [1]."
+    (citation,) = result.citations
+    assert citation.quote == f"{LINKERD[0]} {LINKERD[1]}"
+
+
+def test_a_pointing_line_keeps_its_words_when_the_answer_already_holds_what_it_points_to(settings_with, embedder):
+    evidence = two_sentence_evidence(embedder, *LINKERD, title="KubeCon EU 2019")
+    verifier = Verifier(settings_with(), embedder)
+    both = verifier.verify(f"{LINKERD[0][:-1]} [1]. {LINKERD[1][:-1]} [1].", evidence, "When did Linkerd start?")
+    assert [s.status for s in both.sentences] == ["supported", "supported"]
+    named = verifier.verify("Linkerd started in Feb 2016 [1].", evidence, "When did Linkerd start?")
+    assert named.sentences[0].status == "supported" and named.text == "Linkerd started in Feb 2016 [1]."
+
+
+# Two adjacent lines of the shared corpus (mbestavros, KubeCon NA 2021): a question the post asks, then its reply.
+ASKED = ("The tools exist; how do we use them effectively?",
+         "The aforementioned SBOM panel had a good discussion on this.")  # fmt: skip
+
+
+def test_a_question_copied_from_a_post_gives_way_to_the_line_that_answers_it(settings_with, embedder):
+    evidence = two_sentence_evidence(embedder, *ASKED, title="KubeCon NA 2021")
+    verifier = Verifier(settings_with(), embedder)
+    result = verifier.verify("How do we use the tools effectively [1]?", evidence, "How do we use supply-chain tools effectively?")
+    assert result.sentences[0].status == "quoted"
+    assert result.text == f"{ASKED[1][:-1]} [1]."
+    assert result.citations[0].quote == ASKED[1]
+    titled = two_sentence_evidence(embedder, "Lin Sun walked through Is Zero-Downtime Migration Possible?",
+                                   "Moving From Ingress and Sidecars to Gateway API was the rest of the title.")  # fmt: skip
+    kept = verifier.verify("Lin Sun walked through Is Zero-Downtime Migration Possible [1]?", titled, "What did Lin Sun present?")
+    assert kept.sentences[0].status == "supported"  # a talk title is not a question the post asks
+
+
+# A line of the shared corpus (idcrosby, KubeCon EU 2024): the reasons sit in its first half.
+SUSTAINABILITY = ("So, whether it’s due to moral reasons, business goals, or regulation requirements, it’s clear that "
+                  "sustainability is going to become a major factor in cloud architecture moving forward.")  # fmt: skip
+
+
+def test_a_why_answer_that_kept_no_reason_gives_way_to_the_line_with_the_reasons(settings_with, embedder):
+    from rag.abstention import gives_reason
+
+    evidence = one_sentence_evidence(embedder, SUSTAINABILITY, title="KubeCon EU 2024 recap")
+    question = "Why will sustainability become a major factor in cloud architecture?"
+    model = "Because it’s clear that sustainability is going to become a major factor in cloud architecture moving forward [1]."
+    result = Verifier(settings_with(), embedder).verify(model, evidence, question, gives_reason)
+    assert result.sentences[0].status == "quoted"
+    assert "moral reasons, business goals, or regulation requirements" in result.text
+    kept = Verifier(settings_with(), embedder).verify(
+        "Sustainability is going to become a major factor due to moral reasons, business goals and regulation requirements [1].", evidence, question, gives_reason
+    )
+    assert kept.sentences[0].status == "supported"
+
+
+# Two adjacent lines of the shared corpus (ewohltman, EnvoyCon 2019): the finding, then its cause.
+CONTOUR = ("VMware found Contour was using very high levels of memory from what was expected and learned some "
+           "interesting characteristics during their debugging.",
+           "Changes to Secrets (e.g. Certificates) caused updates to LDS.")  # fmt: skip
+
+
+def test_the_posts_words_standing_in_for_a_why_answer_bring_the_cause(settings_with, embedder):
+    from rag.abstention import gives_reason
+
+    evidence = two_sentence_evidence(embedder, *CONTOUR, title="EnvoyCon 2019 notes")
+    model = "Steve Sloka mentioned that Contour was using very high levels of memory from what was expected [1]."
+    result = Verifier(settings_with(), embedder).verify(
+        model, evidence, "Why did Contour's Envoy use so much memory, according to Steve Sloka?", gives_reason
+    )
+    assert result.sentences[0].status == "quoted"
+    assert "caused updates to LDS" in result.text
