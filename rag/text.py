@@ -170,6 +170,9 @@ def _blocks(text: str):
         yield start, end
 
 
+_BARE_NUMBER_RE = re.compile(r"[\d][\d,.\-–/ ]{0,11}(?:\s*[\[【][\d,\s]+[\]】])*[.!?]?")  # a year, maybe cited
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """Sentences with offsets. Paragraphs split at .!? (hard-wrapped lines join); headings, list items
     and blank lines always end a sentence."""
@@ -184,6 +187,8 @@ def split_sentences(text: str) -> list[Sentence]:
             before = block[cursor : end_match.start()].lower()
             if _ABBREVIATION_RE.search(before):
                 continue
+            if _BARE_NUMBER_RE.fullmatch(block[end_match.end() :].strip()):
+                continue  # "Shanghai, China: November 14-15. 2018": the year belongs to the line, not a sentence of its own
             _append(sentences, block, block_start, cursor, end_match.start())
             cursor = end_match.end()
         _append(sentences, block, block_start, cursor, len(block))

@@ -79,3 +79,15 @@ def test_numbered_list_items_stay_whole():
         "2. Vendor-neutral open source.",
         "Many vendors back it.",
     ]
+
+
+def test_a_year_after_a_full_stop_stays_with_its_line():
+    # galexrt, KubeCon EU 2018 (shared corpus): the closing keynote's list of upcoming events
+    text = "The upcoming CloudNativeCon and KubeCon will be at:\n* Shanghai, China: November 14-15. 2018\n* Seattle, North America: December 11-13. 2018\n"
+    assert [s.text for s in split_sentences(text)] == [
+        "The upcoming CloudNativeCon and KubeCon will be at:",
+        "* Shanghai, China: November 14-15. 2018",
+        "* Seattle, North America: December 11-13. 2018",
+    ]
+    assert [s.text for s in split_sentences("It grew a lot. 2018 was the big year.")] == ["It grew a lot.", "2018 was the big year."]
+    assert len(split_sentences("- Barcelona, Europe: May 21-23. 2019 [3]")) == 1  # a model line keeps its citation
