@@ -9,8 +9,10 @@ An answer needs passages that (a) are about what was asked and (b) hold the kind
   the common words and misses the rare one that matters. The share must reach
   ``settings.answer_min_coverage``.
 * **The kind of thing asked for** (:func:`rag.question.question_kind`): a "how many" needs a number the
-  question did not give (not a year); "who" a name; "when" a date, day or time; "where" a place or a
-  name; a list two or more entries. "Why" and open questions ask for no particular kind.
+  question did not give (not a year); "which release" a release number ("Kubeflow 0.1"); "who" a
+  name; "when" a date, day or time; "where" a place or a name; a list two or more entries. "Why" and
+  open questions ask for no particular kind here (verification asks a "why" answer for a reason:
+  :func:`answer_test`).
 
 The same test runs twice. Before the model is called, over every passage: when none passes, the
 answer abstains at once (no model call, no invented answer). After verification, over the passages the
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from rag.events import event_aliases
+from rag.events import cities_in, event_aliases
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
 from rag.settings import AnsweringSettings
@@ -92,6 +94,7 @@ _DATE_RE = re.compile(
     r"second day|last day|(?:19|20)\d\d|\d{1,2}(?::\d\d)?\s*(?:am|pm)|\d{1,2}(?:st|nd|rd|th))\b",
     re.I,
 )
+_VERSION_RE = re.compile(r"\b[vV]?\d+\.\d+(?:\.\d+)*\b(?!\s*(?:%|percent|hours?|days?|million|billion|[kKmM]\b))")
 _PLACE_RE = re.compile(
     r"\b(?:venue|hotel|hall|cent(?:er|re)|park|museum|restaurant|bar|room|stadium|arena|beach|palace|finca|"
     r"club|street|square|building|campus|office|expo|convention)\b",
@@ -99,6 +102,7 @@ _PLACE_RE = re.compile(
 )
 _NO_ANSWER = {
     "count": "The recaps I found don't give that number.",
+    "version": "The recaps I found don't name that release.",
     "who": "The recaps I found don't say who.",
     "when": "The recaps I found don't say when.",
     "where": "The recaps I found don't say where.",
@@ -206,8 +210,8 @@ def counts(text: str, question: str) -> bool:
             after = re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I)
             before = unit in _UNITS_BEFORE and re.search(rf"(?:{_UNITS_BEFORE[unit]})\s*\d", text, re.I)
             return bool(after or before)
-    if not re.search(r"\bhow many\b|\bnumber of\b", question, re.I):
-        return True
+    if not re.search(r"\bhow many\b|\bnumber of\b|\battendance\b|\bturnout\b|\bhead ?count\b", question, re.I):
+        return True  # "what was the attendance" counts people, like "how many attended"
     wanted = counted_things(question)
     said = _SHARE_RE.sub(" ", text)  # a share is not a count: "roughly 80% of the ones I wanted to see"
     if not wanted & _PEOPLE:
@@ -227,6 +231,15 @@ def counts(text: str, question: str) -> bool:
     return False
 
 
+def about_another_event(sentence: str, question: str) -> bool:
+    """Does a sentence name only other KubeCon cities than the question asks about? ("Shanghai, China:
+    November 14-15" holds no date of KubeCon Copenhagen; "Seattle had 8,000 attendees" no head count of
+    San Diego.)"""
+    asked = cities_in(question)
+    named = cities_in(sentence)
+    return bool(asked and named and not named & asked)
+
+
 def holds_kind(
     kind: QuestionKind,
     text: str,
@@ -242,15 +255,15 @@ def holds_kind(
     Istio Day?"), or under a heading that has one (``context``), not anywhere in the passage: any passage
     names somebody.
     """
-    if kind == "count":
-        return counts(text, question)
     if kind == "list":
         return entries >= 2
-    if kind not in ("who", "when", "where"):
+    if kind not in ("count", "who", "when", "where", "version"):
         return True
-    sentences = [s.text for s in split_sentences(text)] or [text]
+    sentences = [s for s in (x.text for x in split_sentences(text)) if not about_another_event(s, question)]
+    if kind == "count":
+        return bool(sentences) and counts(" ".join(sentences), question)
     around = set(stems(context))
-    relation = relation_terms(question)
+    relation = relation_terms(question) if kind != "version" else set()  # releases are "out", "brought", "shipped"…
     for sentence in sentences:
         own = set(stems(sentence))
         if about and not any(_matches(t, own | around) for t in about):
@@ -258,6 +271,8 @@ def holds_kind(
         if relation and not any(_matches(t, own | around) for t in relation):
             continue  # "who *won*" needs a sentence about winning, not just one with a name
         if kind == "who" and (names(sentence) - names(question)) - _NOT_NAMES:
+            return True
+        if kind == "version" and _VERSION_RE.search(sentence):
             return True
         if kind == "when" and _DATE_RE.search(sentence):
             return True
@@ -311,9 +326,40 @@ def relation_terms(question: str) -> set[str]:
 def kind_test(question: Question) -> Callable[[str], bool] | None:
     """``text -> bool``: does a text hold the kind of thing the question asks for? ``None`` for the kinds
     that ask for nothing checkable in one sentence (why, list, open questions)."""
-    if question.kind not in ("count", "who", "when", "where"):
+    if question.kind not in ("count", "version", "who", "when", "where"):
         return None
     return partial(holds_kind, question.kind, question=question.standalone, about=focus_terms(question.topic))
+
+
+def answer_test(question: Question) -> Callable[[str], bool] | None:
+    """``text -> bool`` for verification: does an answer sentence hold what was asked? :func:`kind_test`,
+    and for a "why" question a reason (:func:`gives_reason`).
+
+    Only verification asks for a reason: a sentence without one gives way to a passage window that has
+    one ("…due to moral reasons, business goals, or regulation requirements…" for a model line that
+    kept only "it's clear that sustainability is going to become a major factor"). Abstention does not:
+    posts give reasons in words no pattern lists, so a missing "because" is no ground for refusing.
+    """
+    if question.kind == "why":
+        return gives_reason
+    return kind_test(question)
+
+
+_REASON_RE = re.compile(
+    r"\b(?:because|since|due to|owing to|thanks to|caus(?:e|es|ed|ing)|reasons?|so that|in order to|as a result|"
+    r"therefore|thus|hence|which (?:means|meant)|(?:led|leads|lead) to|result(?:s|ed)? in|driven by|motivat\w*|"
+    r"allow(?:s|ed)?|enabl(?:e|es|ed)|help(?:s|ed)?|makes? it|made it|to (?:avoid|reduce|prevent|make|keep|get|save|"
+    r"improve|ensure|support|enable|allow)|otherwise|instead|(?:too|not) (?:\w+ ){0,2}(?:slow|expensive|costly|"
+    r"complex|performant|reliable|secure|scalable|stable|mature))\b",
+    re.I,
+)
+_LEADING_CONNECTIVE_RE = re.compile(r"^\W*(?:because|since|as|so|that's because|this is because)\b,?\s*", re.I)
+
+
+def gives_reason(text: str) -> bool:
+    """Does a sentence give a reason (a cause, a purpose, a shortcoming), beyond a "Because" the model put
+    in front of a line that states none?"""
+    return bool(_REASON_RE.search(_LEADING_CONNECTIVE_RE.sub("", text)))
 
 
 def judge_passages(

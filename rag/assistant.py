@@ -301,9 +301,13 @@ class Assistant(Answerer):
         if not chunks:
             return None
         similarity = snapshot.embeddings[[snapshot.position[c.chunk_id] for c in chunks]] @ retrieval.query_embedding
+        holds = abstention.kind_test(question)
+        # Chunks holding the kind of thing asked for are read first: only so many sentences are scored,
+        # and three whole posts hold more ("They have released Kubeflow 0.1." sits in a chunk that
+        # matches the question less than the keynote's opening lines do).
         scored = sorted(
             (ScoredChunk(c, score=max(float(s), 1e-6), dense_similarity=float(s)) for c, s in zip(chunks, similarity, strict=True)),
-            key=lambda c: -c.score,
+            key=lambda c: (holds is not None and not holds(c.chunk.text), -c.score),
         )
         return self._evidence(question, replace(retrieval, chunks=scored), timings)
 
@@ -366,7 +370,7 @@ class Assistant(Answerer):
         return [self.settings.openai_api_key.get_secret_value(), *url_secrets(self.settings.openai_base_url)]
 
     def _verify(self, text: str, evidence: Evidence, question: Question) -> Verification:
-        return self._verifier.verify(text, evidence, question.standalone, abstention.kind_test(question))
+        return self._verifier.verify(text, evidence, question.standalone, abstention.answer_test(question))
 
     def _judge(
         self, question: Question, verification: Verification, idf, evidence: Evidence | None = None

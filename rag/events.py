@@ -99,6 +99,11 @@ def _find_cities(lowered: str) -> list[str]:
     return [c for _, c in sorted(found)]
 
 
+def cities_in(text: str) -> set[str]:
+    """The KubeCon cities a text names (canonical lower case: "san diego")."""
+    return set(_find_cities(text.lower()))
+
+
 def parse_event(text: str) -> EventInfo:
     """Parse an event string such as "KubeCon + CloudNativeCon Europe 2022 (Valencia)"."""
     lowered = text.lower()

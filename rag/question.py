@@ -388,16 +388,20 @@ def _replace_spans(text: str, spans: Iterable[tuple[int, int]], replacement: str
 
 # --- what kind of answer the question wants ------------------------------------------------------
 
-QuestionKind = Literal["count", "why", "list", "who", "when", "where", "general"]
+QuestionKind = Literal["count", "version", "why", "list", "who", "when", "where", "general"]
 
 _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern], ...] = (
     (
         "count",
         re.compile(
             r"\b(?:how (?:many|much|large|big|long|often)|what (?:percentage|share|number|fraction|proportion)|"
-            r"(?:the )?number of)\b",
+            r"(?:the )?number of|what (?:was|were|is|are) (?:the )?(?:\w+ ){0,2}(?:attendance|turnout|head ?count))\b",
             re.I,
         ),
+    ),
+    (
+        "version",  # "Which Kubeflow release…", "What Kubernetes version…": a release number answers
+        re.compile(r"\b(?:which|what) (?:new )?(?:[\w.-]+ ){0,2}(?:version|release)\b(?! notes?\b)", re.I),
     ),
     (
         "why",
@@ -431,7 +435,7 @@ _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern], ...] = (
     (
         "when",
         re.compile(
-            r"^\W*(?:and |so |but )?when\b|\bwhat (?:date|day|time|year|month)\b|\bon which (?:day|date)\b",
+            r"^\W*(?:and |so |but )?when\b|\bwhat (?:date|day|time|year|month)s?\b|\bon which (?:day|date)s?\b",
             re.I,
         ),
     ),
@@ -453,8 +457,8 @@ _SPREAD_RE = re.compile(
 
 
 def question_kind(question: str) -> QuestionKind:
-    """What kind of answer the question wants: a number, a reason, a list, a person or company, a date, a
-    place, or anything else ("general"). The first kind whose pattern matches wins, in that order."""
+    """What kind of answer the question wants: a number, a release number, a reason, a list, a person or
+    company, a date, a place, or anything else ("general"). The first kind whose pattern matches wins, in that order."""
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(question):
             return kind
