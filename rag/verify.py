@@ -318,7 +318,6 @@ class Verifier:
                 continue
             self._judge(sentence, vector_of[id(sentence)], windows, question, answers)
         _answers_for_questions(sentences, windows)
-        _with_referents(sentences, windows)
         _drop_repeats(sentences)
 
         supported = [s for s in sentences if s.status in SUPPORTED]
@@ -652,48 +651,6 @@ def _quote_window(sentence: CheckedSentence, candidates: list[SupportCheck], ran
     sentence.support = _narrowest(max(candidates, key=rank), candidates)
     sentence.model_text, sentence.text = sentence.text, quoted(sentence.support.window)
     sentence.status = "quoted"
-
-
-_LEANS_RE = re.compile(r"^(?:this|that|these|those|it|its|they|their|them|he|she|his|her|such)\b", re.I)
-COPY_SHARE = 0.8  # a sentence holding this share of its line's content words was copied out of it
-
-
-def _with_referents(sentences: list[CheckedSentence], windows: list[Window]) -> None:
-    """A line copied out of its passage keeps what it points back to.
-
-    "That tool seems based on Netflix's Vizceral." says nothing without the line before it ("They use
-    vistio to visualize istio traffic."). When a sentence copied from one passage line opens with a
-    pointing word and the answer does not already hold the line before (the answer's first claim, or one
-    after a sentence from elsewhere), the sentence becomes that two-line window's own words. A sentence in
-    the model's own words is left alone: there the question or the model supplied the referent.
-    """
-    shown: set[tuple[str, int]] = set()
-    for s in sentences:
-        if s.support is None or s.status not in SUPPORTED:
-            continue
-        window = s.support.window
-        if len(window.sentences) == 1 and not window.passage.outline and _LEANS_RE.match(s.text):
-            line = window.sentences[0]
-            keys = [x.key for x in window.passage.sentences]
-            i = keys.index(line.key)
-            before = window.passage.sentences[i - 1] if i > 0 else None
-            copied = set(content_terms(line.display))
-            if (
-                before is not None
-                and before.kind != "heading"
-                and before.key not in shown
-                and copied
-                and len(copied & set(content_terms(s.text))) / len(copied) >= COPY_SHARE
-            ):
-                pair = next(
-                    (w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == [before.key, line.key]),
-                    None,
-                )
-                if pair is not None:
-                    s.support = replace(s.support, window=pair)
-                    s.model_text = s.model_text or s.text
-                    s.text, s.status = quoted(pair), "quoted"
-        shown |= {x.key for w in (s.support.window, *s.support.window.also) for x in w.sentences}
 
 
 def _answers_for_questions(sentences: list[CheckedSentence], windows: list[Window]) -> None:

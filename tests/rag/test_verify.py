@@ -263,29 +263,6 @@ def two_sentence_evidence(embedder, first: str, second: str, **chunk_fields) -> 
     return Evidence([Passage(1, [a, b])], 0, [a, b])
 
 
-# Two adjacent lines of the shared corpus (alexos, KubeCon EU 2019): the second points back at the first.
-LINKERD = ("A little history - Linkerd has been around for a while, relatively speaking.",
-           "It started in Feb 2016 and had some sort of Mesosphere relationship going on.")  # fmt: skip
-
-
-def test_a_copied_line_that_points_back_brings_the_line_it_points_to(settings_with, embedder):
-    evidence = two_sentence_evidence(embedder, *LINKERD, title="KubeCon EU 2019")
-    result = Verifier(settings_with(), embedder).verify(f"{LINKERD[1][:-1]} [1].", evidence, "When did Linkerd start?")
-    assert result.sentences[0].status == "quoted"
-    assert result.text == f"{LINKERD[0]} {LINKERD[1][:-1]} [1]."
-    (citation,) = result.citations
-    assert citation.quote == f"{LINKERD[0]} {LINKERD[1]}"
-
-
-def test_a_pointing_line_keeps_its_words_when_the_answer_already_holds_what_it_points_to(settings_with, embedder):
-    evidence = two_sentence_evidence(embedder, *LINKERD, title="KubeCon EU 2019")
-    verifier = Verifier(settings_with(), embedder)
-    both = verifier.verify(f"{LINKERD[0][:-1]} [1]. {LINKERD[1][:-1]} [1].", evidence, "When did Linkerd start?")
-    assert [s.status for s in both.sentences] == ["supported", "supported"]
-    named = verifier.verify("Linkerd started in Feb 2016 [1].", evidence, "When did Linkerd start?")
-    assert named.sentences[0].status == "supported" and named.text == "Linkerd started in Feb 2016 [1]."
-
-
 # Two adjacent lines of the shared corpus (mbestavros, KubeCon NA 2021): a question the post asks, then its reply.
 ASKED = ("The tools exist; how do we use them effectively?",
          "The aforementioned SBOM panel had a good discussion on this.")  # fmt: skip
