@@ -51,14 +51,15 @@ _QUESTION_WORDS = frozenset(
 )
 # "How many people": the thing counted, in the words posts use for it.
 _PEOPLE = frozenset(
-    stems("people attendees attendance participants visitors folks humans delegates attended")
+    stems("people attendees attendance participants visitors folks humans delegates attended audience crowd")
 )
 _COUNTED_SYNONYMS = (
-    frozenset(stems("talks sessions presentations keynotes lightning")),
+    frozenset(stems("talks sessions presentations keynotes lightning conferences")),  # Bedrock: "300 conferences"
     frozenset(stems("companies organizations organisations vendors sponsors members")),
     frozenset(stems("projects tools")),
 )
 COUNT_WINDOW_BEFORE, COUNT_WINDOW_AFTER = 3, 4  # "attendance reached 12,000"; "4,300 people met"
+COUNT_WINDOW_WIDE = 5  # either side, for counts of anything else ("9 clusters", "a top 10 of failure scenarios")
 _SHARE_RE = re.compile(r"\d[\d,.]*\s*(?:%|percent\b|per cent\b)", re.I)
 _COUNT_FILLER = frozenset(stems("the a an and or of different other more total"))
 _COUNT_NOUN_RE = re.compile(r"\b(?:how many|(?:the )?number of)\s+([^?.!,;]*)", re.I)
@@ -206,18 +207,20 @@ def counts(text: str, question: str) -> bool:
     if not answer_numbers(text, question) and not _NUMBER_WORD_RE.search(text):
         return False
     for unit, pattern in _QUANTITY_QUESTION:
+        if unit == "big" and set(stems(question)) & _PEOPLE:
+            break  # "how big was the audience" is a head count: "9 clusters across 100 instances" is not one
         if pattern.search(question):
             after = re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I)
             before = unit in _UNITS_BEFORE and re.search(rf"(?:{_UNITS_BEFORE[unit]})\s*\d", text, re.I)
             return bool(after or before)
-    if not re.search(r"\bhow many\b|\bnumber of\b|\battendance\b|\bturnout\b|\bhead ?count\b", question, re.I):
+    if not re.search(r"\bhow many\b|\bnumber of\b|\battendance\b|\bturnout\b|\bhead ?count\b|\bhow (?:big|large)\b", question, re.I):
         return True  # "what was the attendance" counts people, like "how many attended"
     wanted = counted_things(question)
     said = _SHARE_RE.sub(" ", text)  # a share is not a count: "roughly 80% of the ones I wanted to see"
-    if not wanted & _PEOPLE:
-        # Talks, projects, clusters: posts count them in words of their own ("300 conferences"), and a
-        # stray number is a small risk. Head counts are where stray numbers pass for attendance.
-        return bool(answer_numbers(said, question) or _NUMBER_WORD_RE.search(said))
+    # A number counts what was asked when a word for it stands near: "4,300 people met", "more than 300
+    # conferences" (talks), not "two more just after" three clauses from "talks". Talks, projects and
+    # clusters get a wider window than head counts, where stray numbers most often pass for attendance.
+    before, after = (COUNT_WINDOW_BEFORE, COUNT_WINDOW_AFTER) if wanted & _PEOPLE else (COUNT_WINDOW_WIDE, COUNT_WINDOW_WIDE)
     tokens = re.findall(r"[\w'+#.,$€£-]+", said)
     given = answer_numbers(said, question)
     for i, token in enumerate(tokens):
@@ -225,7 +228,7 @@ def counts(text: str, question: str) -> bool:
         value = leading.group(0).replace(",", "").rstrip(".") if leading else ""
         if not (value in given or _NUMBER_WORD_RE.fullmatch(token.lower())):
             continue
-        near = set(stems(" ".join(tokens[max(0, i - COUNT_WINDOW_BEFORE) : i] + tokens[i + 1 : i + 1 + COUNT_WINDOW_AFTER])))
+        near = set(stems(" ".join(tokens[max(0, i - before) : i] + tokens[i + 1 : i + 1 + after])))
         if any(_matches(w, near) for w in wanted):
             return True
     return False
@@ -298,6 +301,7 @@ _RELATIONS = {
     "gave": "gave give given gives delivered presented spoke",
     "delivered": "gave delivered presented spoke",
     "presented": "presented presenting gave delivered spoke",
+    "spoke": "spoke speak speaking speaker speakers talk talked gave presented keynote",
     "held": "held hold hosted venue located",
     "hosted": "hosted host hosting held co-hosted organized organised",
     "opened": "opened open opening kicked welcome",
@@ -312,15 +316,19 @@ _TRAILING_VERB_RE = re.compile(r"\b(held|hosted|organi[sz]ed|located)\s*\??\s*$"
 
 def relation_terms(question: str) -> set[str]:
     """The stems a sentence must have to answer a who/where/when question about a relation ("Which band
-    *played*…?", "Who *won*…?", "Where was it *held*?"); empty when the question names no such verb."""
+    *played*…?", "Who *won*…?", "Where was it *held*?"); empty when the question names no verb of
+    ``_RELATIONS``."""
     match = _WH_VERB_RE.search(question) or _TRAILING_VERB_RE.search(question)
     verb = match.group(1).lower() if match else ""
     if not verb or verb in _AUXILIARIES:
         trailing = _TRAILING_VERB_RE.search(question)
         verb = trailing.group(1).lower() if trailing else ""
-    if not verb or verb in _AUXILIARIES or verb in STOP_WORDS:
+    if verb not in _RELATIONS:
+        # A verb the table has no words for ("Who *convinced* him…?") constrains nothing: posts say it
+        # in their own words ("Emily Freeman made a very logical argument for upgrading"), and asking
+        # for the question's verb refused answers the passage held.
         return set()
-    return set(stems(_RELATIONS.get(verb, verb)))
+    return set(stems(_RELATIONS[verb]))
 
 
 def kind_test(question: Question) -> Callable[[str], bool] | None:
@@ -350,7 +358,8 @@ _REASON_RE = re.compile(
     r"therefore|thus|hence|which (?:means|meant)|(?:led|leads|lead) to|result(?:s|ed)? in|driven by|motivat\w*|"
     r"allow(?:s|ed)?|enabl(?:e|es|ed)|help(?:s|ed)?|makes? it|made it|to (?:avoid|reduce|prevent|make|keep|get|save|"
     r"improve|ensure|support|enable|allow)|otherwise|instead|(?:too|not) (?:\w+ ){0,2}(?:slow|expensive|costly|"
-    r"complex|performant|reliable|secure|scalable|stable|mature))\b",
+    r"complex|performant|reliable|secure|scalable|stable|mature)|limited by|struggl\w*|(?:had|has|have) trouble|"
+    r"(?:issues?|problems?) with|ran into|risks?|hard to|difficult|could(?:n't| not)|can(?:'t|not))\b",
     re.I,
 )
 _LEADING_CONNECTIVE_RE = re.compile(r"^\W*(?:because|since|as|so|that's because|this is because)\b,?\s*", re.I)

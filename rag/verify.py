@@ -319,6 +319,7 @@ class Verifier:
             self._judge(sentence, vector_of[id(sentence)], windows, question, answers)
         _answers_for_questions(sentences, windows)
         _drop_repeats(sentences)
+        _drop_padding(sentences, answers)
 
         supported = [s for s in sentences if s.status in SUPPORTED]
         model_abstained = (
@@ -701,6 +702,22 @@ def _lines_after(window: Window) -> list[tuple[str, int]]:
             break
         out.append(line.key)
     return out
+
+
+def _drop_padding(sentences: list[CheckedSentence], answers: Callable[[str], bool] | None) -> None:
+    """When some sentences hold what was asked (a number for "how many", a name for "who"), the others
+    are padding: "Attendance at over 30 sessions" after "an estimated 12k attendees" adds no asked-for
+    fact. They are dropped (as connective); an answer none of whose sentences holds it is left as it is,
+    for abstention to judge."""
+    if answers is None:
+        return
+    supported = [s for s in sentences if s.status in SUPPORTED and s.text]
+    holding = {id(s) for s in supported if answers(s.text)}
+    if not holding:
+        return
+    for s in supported:
+        if id(s) not in holding:
+            s.status, s.text, s.support = "connective", "", None
 
 
 def _drop_repeats(sentences: list[CheckedSentence]) -> None:

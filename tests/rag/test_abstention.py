@@ -22,6 +22,9 @@ def flat_idf(term: str) -> float:
         ("Seattle had 8,000 attendees.", "How many came to Seattle?", True),
         ("I attended 12 sessions on the first day.", "How many talks did the author attend?", True),
         ("This was my fourth consecutive KubeCon.", "How many KubeCons in a row had he attended?", True),
+        # galexrt-style stray numbers: "two more" is no count of talks (bedrock, KubeCon EU 2018)
+        ("It allowed us to chat about the talks we saw, knowing there would be two more just after a long day.", "How many talks were on the programme?", False),
+        ("It was a three-days long event, with more than 300 conferences.", "How many talks were on the programme?", True),
         # a number of something else is no answer to "how many people"
         ("This blog shares our packed 2 days at KubeCon.", "How many people attended KubeCon India 2025?", False),
         ("I presented my first in-person talk.", "How many people attended KubeCon China 2023?", False),
@@ -34,6 +37,9 @@ def flat_idf(term: str) -> float:
         ("They reached a cost reduction of about ~80%.", "How much did they save?", True),
         ("It ran on a cluster with 20,000+ cores.", "How big was the cluster?", True),
         ("The demo was impressive.", "How big was the cluster?", False),
+        # "how big was the audience" is a head count (alexdmoss, KubeCon EU 2019, shared corpus)
+        ("They're running 9 clusters globally now across 100 instances of AWS.", "How big was the audience at the keynotes?", False),
+        ("Dan Kohn opened with a talk to nearly 8,000 people.", "How big was the audience at the keynotes?", True),
         ("Prices went up again this year.", "How much did a ticket cost?", False),
         # the currency written before the number (botkube-kubecon-amsterdam-2023-recap)
         ("Enter a raffle for a chance to win a $50 Amazon gift card!", "How much was the gift card worth?", True),
@@ -70,6 +76,8 @@ def test_the_kind_of_thing_asked_for(kind, text, question, expected):
         ("DJ Example played at the party until midnight.", "Which band or DJ played at the party?", True),
         ("There is a 'Chop Wood, Carry Water' award given out on the first day.", "Who won the Chop Wood award?", False),
         ("Ana Example won the Chop Wood award this year.", "Who won the Chop Wood award?", True),
+        # a verb with no words of its own in the table asks for none (after chrisshort's KubeCon NA 2018 recap)
+        ("Emily Freeman made a very logical argument for upgrading to First Class.", "Who convinced Chris Short to upgrade to First Class?", True),
         ("(Above image shows the keynote moment) We also met Priyanka Sharma.", "Who gave the opening keynote?", False),
         ("Istio Day opened with remarks from John Howard and Keith Mattix.", "Who opened Istio Day?", True),
     ],
@@ -127,6 +135,7 @@ def test_a_name_is_missing_only_when_no_retrieved_post_mentions_it():
         ("Because it's clear that sustainability is going to become a major factor in cloud architecture.", False),
         ("VMware found Contour was using very high levels of memory from what was expected.", False),
         ("DinD was not very performant and carried a risk.", True),
+        ("`type: LoadBalancer` is limited by the AWS/cloud providers API rate limits.", True),  # HBO, KubeCon NA 2017
     ],
 )
 def test_a_reason_is_a_cause_a_purpose_or_a_shortcoming_not_a_leading_because(text, expected):

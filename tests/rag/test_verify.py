@@ -317,3 +317,17 @@ def test_the_posts_words_standing_in_for_a_why_answer_bring_the_cause(settings_w
     )
     assert result.sentences[0].status == "quoted"
     assert "caused updates to LDS" in result.text
+
+
+def test_sentences_without_what_was_asked_are_padding_beside_one_that_has_it(verify):
+    from rag.abstention import counts
+
+    question = "How many people came to KubeCon Detroit 2022?"
+    result = verify(
+        "The organizers counted about 7,000 people [2]. Backstage appeared in at least a dozen talks [2].",
+        question,
+        lambda text: counts(text, question),
+    )
+    assert result.text == "The organizers counted about 7,000 people [1]."
+    alone = verify("Backstage appeared in at least a dozen talks [2].", question, lambda text: counts(text, question))
+    assert alone.text == "Backstage appeared in at least a dozen talks [1]."  # for abstention to judge
