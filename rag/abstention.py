@@ -37,7 +37,7 @@ from rag.events import cities_in, event_aliases
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
 from rag.settings import AnsweringSettings
-from rag.text import STOP_WORDS, answer_numbers, content_terms, names, split_sentences, stems
+from rag.text import answer_numbers, content_terms, names, split_sentences, stems
 from rag.verify import Window, is_english
 
 # Words that say what kind of answer is wanted, or where it should come from, not what it is about.
