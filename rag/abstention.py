@@ -37,7 +37,7 @@ from rag.events import cities_in, event_aliases
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
 from rag.settings import AnsweringSettings
-from rag.text import answer_numbers, content_terms, names, split_sentences, stems
+from rag.text import STOP_WORDS, answer_numbers, content_terms, names, split_sentences, stems
 from rag.verify import Window, is_english
 
 # Words that say what kind of answer is wanted, or where it should come from, not what it is about.
@@ -51,8 +51,9 @@ _QUESTION_WORDS = frozenset(
 )
 # "How many people": the thing counted, in the words posts use for it.
 _PEOPLE = frozenset(
-    stems("people attendees attendance participants visitors folks humans delegates attended audience crowd")
+    stems("people attendees attendance participants visitors folks humans delegates attended")
 )
+_CROWD = frozenset(stems("audience crowd"))  # "how big was the audience": a head count (not "audiences who had dozens of questions")
 _COUNTED_SYNONYMS = (
     frozenset(stems("talks sessions presentations keynotes lightning conferences")),  # Bedrock: "300 conferences"
     frozenset(stems("companies organizations organisations vendors sponsors members")),
@@ -207,7 +208,7 @@ def counts(text: str, question: str) -> bool:
     if not answer_numbers(text, question) and not _NUMBER_WORD_RE.search(text):
         return False
     for unit, pattern in _QUANTITY_QUESTION:
-        if unit == "big" and set(stems(question)) & _PEOPLE:
+        if unit == "big" and set(stems(question)) & (_PEOPLE | _CROWD):
             break  # "how big was the audience" is a head count: "9 clusters across 100 instances" is not one
         if pattern.search(question):
             after = re.search(rf"{_NUMBER}\s*-?\s*(?:{_QUANTITY_UNITS[unit]})", text, re.I)
@@ -232,6 +233,19 @@ def counts(text: str, question: str) -> bool:
         if any(_matches(w, near) for w in wanted):
             return True
     return False
+
+
+_AT_NAME_RE = re.compile(r"\b(?:at|in|near|inside|outside|to) (?:the )?([A-Z][\w'’-]+(?: (?:de |of )?[A-Z][\w'’-]+)*)")
+
+
+def names_a_place(sentence: str, question: str) -> bool:
+    """Does a sentence say where: a word for a place ("a museum", "the Sheraton's bar"), a city the
+    question did not name, or a name after "at" / "in" ("at Fira Gran Via")? Any other name is no
+    place: "the CNCF-hosted co-located events (ArgoCon, BackstageCon…)" says nothing of a venue."""
+    if _PLACE_RE.search(sentence) or cities_in(sentence) - cities_in(question):
+        return True
+    given = names(question) | _NOT_NAMES
+    return any(names(m.group(1)) - given for m in _AT_NAME_RE.finditer(sentence))
 
 
 def about_another_event(sentence: str, question: str) -> bool:
@@ -279,7 +293,7 @@ def holds_kind(
             return True
         if kind == "when" and _DATE_RE.search(sentence):
             return True
-        if kind == "where" and ((names(sentence) - names(question)) - _NOT_NAMES or _PLACE_RE.search(sentence)):
+        if kind == "where" and names_a_place(sentence, question):
             return True
     return False
 
@@ -316,19 +330,15 @@ _TRAILING_VERB_RE = re.compile(r"\b(held|hosted|organi[sz]ed|located)\s*\??\s*$"
 
 def relation_terms(question: str) -> set[str]:
     """The stems a sentence must have to answer a who/where/when question about a relation ("Which band
-    *played*…?", "Who *won*…?", "Where was it *held*?"); empty when the question names no verb of
-    ``_RELATIONS``."""
+    *played*…?", "Who *won*…?", "Where was it *held*?"); empty when the question names no such verb."""
     match = _WH_VERB_RE.search(question) or _TRAILING_VERB_RE.search(question)
     verb = match.group(1).lower() if match else ""
     if not verb or verb in _AUXILIARIES:
         trailing = _TRAILING_VERB_RE.search(question)
         verb = trailing.group(1).lower() if trailing else ""
-    if verb not in _RELATIONS:
-        # A verb the table has no words for ("Who *convinced* him…?") constrains nothing: posts say it
-        # in their own words ("Emily Freeman made a very logical argument for upgrading"), and asking
-        # for the question's verb refused answers the passage held.
+    if not verb or verb in _AUXILIARIES or verb in STOP_WORDS:
         return set()
-    return set(stems(_RELATIONS[verb]))
+    return set(stems(_RELATIONS.get(verb, verb)))
 
 
 def kind_test(question: Question) -> Callable[[str], bool] | None:
