@@ -250,13 +250,14 @@ def names_a_place(sentence: str, question: str) -> bool:
     return any(names(m.group(1)) - given for m in _AT_NAME_RE.finditer(sentence))
 
 
-def about_another_event(sentence: str, question: str) -> bool:
-    """Does a sentence name only other KubeCon cities than the question asks about? ("Shanghai, China:
+def about_another_event(sentence: str, asked: set[str]) -> bool:
+    """Does a sentence name only other KubeCon cities than ``asked`` (the question's)? ("Shanghai, China:
     November 14-15" holds no date of KubeCon Copenhagen; "Seattle had 8,000 attendees" no head count of
     San Diego.)"""
-    asked = cities_in(question)
+    if not asked:
+        return False
     named = cities_in(sentence)
-    return bool(asked and named and not named & asked)
+    return bool(named) and not named & asked
 
 
 def holds_kind(
@@ -278,7 +279,8 @@ def holds_kind(
         return entries >= 2
     if kind not in ("count", "who", "when", "where", "version"):
         return True
-    sentences = [s for s in (x.text for x in split_sentences(text)) if not about_another_event(s, question)]
+    asked = cities_in(question)
+    sentences = [s.text for s in split_sentences(text) if not about_another_event(s.text, asked)]
     if kind == "count":
         return bool(sentences) and counts(" ".join(sentences), question)
     around = set(stems(context))

@@ -366,9 +366,9 @@ class Verifier:
             or restates
         )
         stating = [] if own_words_only else [c for c in checks if c.states(self.settings)]
-        if answers is not None and stating and not answers(sentence.text):
+        if stating:
             # stated, but without what was asked ("Intuit launched Argo Rollouts" for "how long after…")
-            holding = [c for c in stating if answers(c.window.text)]
+            holding = _holding(stating, sentence.text, answers)
             if holding:
                 _quote_window(sentence, holding, rank)
                 return
@@ -394,10 +394,7 @@ class Verifier:
             return
         close = [c for c in checks if c.close(self.settings) and c.window.english]
         if close:
-            holding = [c for c in close if answers(c.window.text)] if answers is not None else []
-            if holding and not answers(sentence.text):  # the words that stand in should hold what was asked
-                close = holding
-            _quote_window(sentence, close, rank)
+            _quote_window(sentence, _holding(close, sentence.text, answers) or close, rank)
             return
         sentence.status = "unsupported"
 
@@ -647,6 +644,14 @@ def attributed(text: str, window: Window) -> str:
     return f"{who} {verb} (in translation): “{text}”" if translated else f"{who} {verb}: “{text}”"
 
 
+def _holding(candidates: list[SupportCheck], text: str, answers: Callable[[str], bool] | None) -> list[SupportCheck]:
+    """The candidate windows holding what was asked, when the sentence itself does not (else none): the
+    words that stand in for it should hold the number, name or reason the question wants."""
+    if answers is None or answers(text):
+        return []
+    return [c for c in candidates if answers(c.window.text)]
+
+
 def _quote_window(sentence: CheckedSentence, candidates: list[SupportCheck], rank: Callable) -> None:
     """The sentence gives way to the post's own words: the narrowest of the best-ranked windows, quoted."""
     sentence.support = _narrowest(max(candidates, key=rank), candidates)
@@ -668,9 +673,7 @@ def _answers_for_questions(sentences: list[CheckedSentence], windows: list[Windo
         if window.passage.outline:
             continue
         after = _lines_after(window)
-        reply = next((w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == after), None)
-        if reply is None and after:
-            reply = next((w for w in windows if w.passage is window.passage and [x.key for x in w.sentences] == after[:1]), None)
+        reply = _window_of(windows, window.passage, after) or _window_of(windows, window.passage, after[:1])
         if reply is None:
             s.status, s.text, s.support = "connective", "", None
             continue
@@ -690,6 +693,13 @@ def _asks(text: str) -> bool:
     """Does a sentence read as a question ("Can you clarify why…?", "The tools exist; how do we…?"), not
     a statement ending in a talk's title ("Lin Sun walked through Is Zero-Downtime Migration Possible?")?"""
     return text.rstrip(" \"”’)").endswith("?") and bool(_ASKS_RE.search(text))
+
+
+def _window_of(windows: list[Window], passage: Passage, keys: list[tuple[str, int]]) -> Window | None:
+    """The window of ``passage`` made of exactly the lines ``keys`` (none for no keys)."""
+    if not keys:
+        return None
+    return next((w for w in windows if w.passage is passage and [x.key for x in w.sentences] == keys), None)
 
 
 def _lines_after(window: Window) -> list[tuple[str, int]]:
