@@ -177,6 +177,9 @@ def coverage(focus: Sequence[str], texts: Iterable[str], idf) -> float:
     return sum(w for t, w in weights.items() if _matches(t, found)) / sum(weights.values())
 
 
+_ATTENDANCE_RE = re.compile(r"\b(?:attendance|turnout|head ?count)\b", re.I)
+
+
 def counted_things(question: str) -> set[str]:
     """What a "how many X …" question counts (stems of X; the people words for "how many people/came")."""
     match = _COUNT_NOUN_RE.search(question)
@@ -186,7 +189,7 @@ def counted_things(question: str) -> set[str]:
             break
         counted.append(word)
     words = set(stems(" ".join(counted))) - _COUNT_FILLER
-    if not words or words & _PEOPLE:
+    if not words or words & _PEOPLE or _ATTENDANCE_RE.search(question):  # "in-person attendance … vs the number of registrations"
         words |= _PEOPLE
     for group in _COUNTED_SYNONYMS:
         if words & group:
@@ -194,7 +197,7 @@ def counted_things(question: str) -> set[str]:
     return words
 
 
-def counts(text: str, question: str) -> bool:
+def counts(text: str, question: str, lead_in: str = "") -> bool:
     """Does ``text`` give a number for what the question counts?
 
     "How many people" needs a number with a word for people at most three words before it or four after
@@ -203,7 +206,8 @@ def counts(text: str, question: str) -> bool:
     "sessions" or "conferences"); "how long" a number with a unit of time ("20-hour flight"); "how much"
     one with a currency (written before or after it: "$150", "150 dollars"), a percentage or a size;
     "how big/large" one with a size ("20,000+ cores"); "what share" a percentage. Years and the
-    question's own numbers are not answers.
+    question's own numbers are not answers. The counted word may stand in ``lead_in``, the sentence
+    before (one passage is a sentence or two adjacent ones); the number must be in ``text``.
     """
     if not answer_numbers(text, question) and not _NUMBER_WORD_RE.search(text):
         return False
@@ -222,9 +226,12 @@ def counts(text: str, question: str) -> bool:
     # conferences" (talks), not "two more just after" three clauses from "talks". Talks, projects and
     # clusters get a wider window than head counts, where stray numbers most often pass for attendance.
     before, after = (COUNT_WINDOW_BEFORE, COUNT_WINDOW_AFTER) if wanted & _PEOPLE else (COUNT_WINDOW_WIDE, COUNT_WINDOW_WIDE)
-    tokens = re.findall(r"[\w'+#.,$€£-]+", said)
+    lead = re.findall(r"[\w'+#.,$€£-]+", _SHARE_RE.sub(" ", lead_in))
+    tokens = lead + re.findall(r"[\w'+#.,$€£-]+", said)
     given = answer_numbers(said, question)
     for i, token in enumerate(tokens):
+        if i < len(lead):
+            continue
         leading = re.match(r"\d[\d,.]*[kKmM]?", token)
         value = leading.group(0).replace(",", "").rstrip(".") if leading else ""
         if not (value in given or _NUMBER_WORD_RE.fullmatch(token.lower())):
@@ -260,6 +267,27 @@ def about_another_event(sentence: str, asked: set[str]) -> bool:
     return bool(named) and not named & asked
 
 
+ANOTHER_EVENT_REACH = 6  # words either side of another event's city that are about that event
+
+
+def without_other_events(sentence: str, asked: set[str]) -> str:
+    """The words of a sentence that are not about another event than the one asked.
+
+    A sentence naming only other KubeCon cities speaks of them near their names ("Shanghai, China:
+    November 14-15", "Seattle had 8,000 attendees"), not in its other clauses: "With the Academic rate
+    of $150, I believe that if the next conference is near to Chicago, it would make sense…" still gives
+    Detroit's rate. The words within ``ANOTHER_EVENT_REACH`` of such a city are left out.
+    """
+    if not about_another_event(sentence, asked):
+        return sentence
+    words = sentence.split()
+    near = set()
+    for i in range(len(words)):
+        if cities_in(" ".join(words[i : i + 3])) and not cities_in(" ".join(words[i + 1 : i + 3])):
+            near.update(range(max(0, i - ANOTHER_EVENT_REACH), i + 3 + ANOTHER_EVENT_REACH))
+    return " ".join(w for i, w in enumerate(words) if i not in near)
+
+
 def holds_kind(
     kind: QuestionKind,
     text: str,
@@ -267,22 +295,25 @@ def holds_kind(
     entries: int = 1,
     about: Sequence[str] = (),
     context: str = "",
+    lead_in: str = "",
 ) -> bool:
     """Does ``text`` hold the kind of thing the question asks for? (See the module doc.)
 
     ``about``: the question's focus terms. A name, date or place must then stand in a sentence that also
     has one of them ("the Program Committee *chairs*, Mitch Connors and Faseela K." for "Who chaired
     Istio Day?"), or under a heading that has one (``context``), not anywhere in the passage: any passage
-    names somebody.
+    names somebody. ``lead_in``: the passage's sentence before ``text``, where a count's noun may stand
+    ("A lot of people are using multiple Kubernetes clusters. For example, Zalando uses 80.").
     """
     if kind == "list":
         return entries >= 2
     if kind not in ("count", "who", "when", "where", "version"):
         return True
     asked = cities_in(question)
-    sentences = [s.text for s in split_sentences(text) if not about_another_event(s.text, asked)]
+    kept = (without_other_events(s.text, asked) for s in split_sentences(text))
+    sentences = [s for s in kept if s]
     if kind == "count":
-        return bool(sentences) and counts(" ".join(sentences), question)
+        return bool(sentences) and counts(" ".join(sentences), question, lead_in)
     around = set(stems(context))
     relation = relation_terms(question) if kind != "version" else set()  # releases are "out", "brought", "shipped"…
     for sentence in sentences:
@@ -437,9 +468,21 @@ def judge_answer(
     if kind == "list":
         entries = max(entries, max(_entries(w.passage) for w in windows))
     headings = " ".join(p.heading for p in passages)
-    if not holds_kind(kind, said, question, entries, focus_terms(topic, idf), headings):
+    lead_in = sentence_before(windows[0]) if kind == "count" else ""
+    if not holds_kind(kind, said, question, entries, focus_terms(topic, idf), headings, lead_in):
         return Answerability(False, share, _NO_ANSWER.get(kind, ""))
     return Answerability(share >= settings.answer_min_coverage, share)
+
+
+def sentence_before(window: Window) -> str:
+    """The post's sentence just before a window's last one, when its passage shows it (else "")."""
+    sentences = window.passage.sentences
+    last = window.sentences[-1]
+    i = next((i for i, s in enumerate(sentences) if s is last), 0)
+    before = sentences[i - 1] if i > 0 else None
+    if before is None or before.chunk.doc_id != last.chunk.doc_id or not 0 <= last.start - before.end <= 2:
+        return ""
+    return before.display
 
 
 def passage_is_english(passage: Passage) -> bool:

@@ -45,10 +45,22 @@ def flat_idf(term: str) -> float:
         ("Enter a raffle for a chance to win a $50 Amazon gift card!", "How much was the gift card worth?", True),
         ("The scholarship covered travel upto a cap of EUR 1500.", "How much did the scholarship cover?", True),
         ("We ran 3 workshops for $ fans.", "How much did a workshop cost?", False),
+        # a question about attendance counts people, whatever else it compares them with (KubeCon EU 2023)
+        ("With a fully sold out event, with more than 10000 in-person participants, 5000+ online participants and 20 parallell tracks, it has been the largest conference I've attended in-person so far.",
+         "How did in-person attendance compare with the number of registrations?", True),
     ],
 )
 def test_a_count_needs_a_number_of_the_thing_counted(text, question, expected):
     assert counts(text, question) is expected
+
+
+def test_the_counted_word_may_stand_in_the_sentence_before():
+    # bedrock-kubecon-copenhagen-2018-day-2: one passage is a sentence or two adjacent ones
+    before, line = "A lot of people are using multiple Kubernetes clusters.", "For example, Zalando uses 80."
+    question = "How many clusters does Zalando use, according to the multi-cluster operations talk?"
+    assert not counts(line, question)
+    assert counts(line, question, lead_in=before)
+    assert not counts("It can become a mess.", question, lead_in="For example, Zalando uses 80 clusters.")  # the number must be said
 
 
 @pytest.mark.parametrize(
@@ -71,6 +83,11 @@ def test_a_count_needs_a_number_of_the_thing_counted(text, question, expected):
         ("count", "Seattle had 8,000 attendees.", "How many people attended KubeCon San Diego 2019?", False),
         ("count", "After 8,000 in Seattle, San Diego had 12,000 attendees.", "How many people attended KubeCon San Diego 2019?", True),
         ("when", "Shanghai, China: November 14-15. 2018", "When is KubeCon China?", True),  # no city asked
+        # another event's city speaks for the words near it, not for the whole sentence
+        # (mbianchi-rejekts-kubecon-na-2024: Rejekts before KubeCon Salt Lake City)
+        ("count", "This round, like in Paris, I had the pleasure to attend and speak at Cloud Native Rejekts, a lovely 2-days conf that serves as aperitif to KubeCon.",
+         "How long was Cloud Native Rejekts before KubeCon Salt Lake City 2024?", True),
+        ("count", "In Paris, Rejekts was a 2-days conf.", "How long was Cloud Native Rejekts before KubeCon Salt Lake City 2024?", False),
         ("why", "anything at all", "Why?", True),
         ("general", "anything at all", "What?", True),
     ],

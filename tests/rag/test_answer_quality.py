@@ -103,6 +103,15 @@ def test_a_grounded_answer_is_not_padded(corpus_with_model):
     assert len(answer.citations) == 1 and answer.text.count("[") == 1  # one sentence, no extra quotes
 
 
+def test_a_count_rests_on_its_number_and_the_sentence_before_that_says_what_it_counts(corpus_with_model):
+    # bedrock-kubecon-copenhagen-2018-day-2: "A lot of people are using multiple Kubernetes clusters. For
+    # example, Zalando uses 80." The answer stands on the second line; the first says what 80 counts.
+    reply = "Zalando ran 80 Kubernetes clusters [1]."
+    answer = corpus_with_model(reply).ask("How many clusters does Zalando use, according to the Copenhagen 2018 multi-cluster operations talk?")
+    assert not answer.abstained and "80" in answer.text
+    assert answer.citations[0].source_id == "bedrock-kubecon-copenhagen-2018-day-2"
+
+
 def test_a_refusal_never_says_a_post_does_not_name_its_own_author(corpus_assistant):
     answer = corpus_assistant.ask("What new role did Matteo Bisi take on at KubeCon EU 2026?")
     assert "mentions Matteo Bisi" not in answer.text
