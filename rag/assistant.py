@@ -313,21 +313,26 @@ class Assistant(Answerer):
 
     def _relevant(self, question: Question, retrieval: RetrievalResult, evidence: Evidence) -> bool:
         """The best chunk, or the best single sentence, is similar enough to the question; or every term
-        of the question is in one of the top chunks.
+        of the question is in one of the top posts' retrieved chunks.
 
         A short specific question can match one sentence of a chunk well and the chunk as a whole poorly;
         a sentence must clear a slightly higher bar, since one short line matches by chance more easily
         than 200 tokens do ("best pizza recipe" meets "Lunch time: Tacos" at 0.36). A name the embedding
-        model does not know ("Backstage" scores 0.3) still counts when a top chunk has all the words.
+        model does not know ("Backstage" scores 0.3) still counts when a top post has all the words, its
+        author among them ("What did Matteo Bianchi explain to his grandma…": "explaining Kubernetes to
+        my grandma" in one chunk of his post, "Rejekts" in another).
         """
         best_sentence = max((s.similarity for s in evidence.ranked), default=0.0) - self.settings.sentence_relevance_margin
         if max(retrieval.best_similarity, best_sentence) >= self.settings.min_relevance:
             return True
         focus = abstention.focus_terms(question.topic)
+        top_posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[:3]
         return bool(focus) and any(
-            abstention.coverage(focus, [c.chunk.text, c.chunk.title, c.chunk.section], lambda _: 1.0) == 1.0
-            for c in retrieval.chunks[:3]
-        )
+            abstention.coverage(focus, [t for c in retrieval.chunks if c.chunk.doc_id == doc_id
+                                        for t in (c.chunk.text, c.chunk.title, c.chunk.section, c.chunk.author)],
+                                lambda _: 1.0) == 1.0
+            for doc_id in top_posts
+        )  # fmt: skip
 
     def _answer(self, question: Question, evidence: Evidence, answer: Answer, idf, callbacks=None):
         """The answer text (model or extractive), streaming ``token`` events; sets the fallback fields.

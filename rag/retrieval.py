@@ -20,10 +20,12 @@ The in-memory snapshot of the collection (chunks, vectors, BM25) and its refresh
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -178,18 +180,25 @@ class HybridRetriever:
             else None
         )
         fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
-        dense = _timed(timings, "dense", self._dense_ranking, mode, snapshot, query_embedding, fetch_k, mask)
-        lexical = _timed(
-            timings, "lexical", self._lexical_ranking, mode, snapshot, topic or question, fetch_k, mask
-        )
-        fused = weighted_reciprocal_rank(
-            [dense, lexical], [DENSE_FUSION_WEIGHT, LEXICAL_FUSION_WEIGHT], self.settings.rrf_k
-        )
-        candidates = _scored(snapshot, fused, dense, lexical, query_embedding)
+        ranked = partial(self._ranked, mode, snapshot, query_embedding, topic or question, fetch_k, timings)
+        candidates = ranked(mask)
         top = cap_per_post(candidates, self.settings.max_chunks_per_post, self.settings.top_k)
+        groups = _posts_per_event(restriction, snapshot)
+        if len(groups) >= 2:  # "from Valencia 2022 to Amsterdam 2023": each event gets its share of the slots
+            per_event = [ranked(snapshot.chunk_mask(posts)) for posts in groups]
+            top = share_slots(per_event, top, self.settings.max_chunks_per_post, self.settings.top_k)
         best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
         timings["retrieve"] = time.perf_counter() - started
         return replace(empty, chunks=top, candidates=candidates, best_similarity=best_similarity)
+
+    def _ranked(self, mode, snapshot, query_embedding, text, fetch_k, timings, mask) -> list[ScoredChunk]:
+        """Dense and BM25 rankings within ``mask``, fused, best first."""
+        dense = _timed(timings, "dense", self._dense_ranking, mode, snapshot, query_embedding, fetch_k, mask)
+        lexical = _timed(timings, "lexical", self._lexical_ranking, mode, snapshot, text, fetch_k, mask)
+        fused = weighted_reciprocal_rank(
+            [dense, lexical], [DENSE_FUSION_WEIGHT, LEXICAL_FUSION_WEIGHT], self.settings.rrf_k
+        )
+        return _scored(snapshot, fused, dense, lexical, query_embedding)
 
     def _require_chunks(self, snapshot: IndexSnapshot) -> None:
         if not snapshot.chunks:
@@ -250,6 +259,32 @@ def _allowed_posts(events: EventQuery, restriction: EventQuery, snapshot: IndexS
     if not events.is_empty and restriction.is_empty:
         return set()  # every named event is uncovered
     return snapshot.posts_matching(restriction) if not restriction.is_empty else None
+
+
+def _posts_per_event(restriction: EventQuery, snapshot: IndexSnapshot) -> list[set[str]]:
+    """The posts of each named event, when the question names several that different posts cover."""
+    groups: list[set[str]] = []
+    for mention in restriction.mentions:
+        posts = snapshot.posts_matching(EventQuery((mention,)))
+        if posts and posts not in groups:
+            groups.append(posts)
+    return groups if len(groups) >= 2 and not set.intersection(*groups) else []
+
+
+def share_slots(
+    per_event: Sequence[Sequence[ScoredChunk]], fallback: Sequence[ScoredChunk], max_per_post: int, limit: int
+) -> list[ScoredChunk]:
+    """``limit`` chunks taken in turn from each event's own ranking, then from ``fallback`` (the joint one).
+
+    A question comparing two events ranked over both at once lets one event's posts fill every slot:
+    "How did the number of parallel tracks change from Valencia 2022 to Amsterdam 2023?" retrieved six
+    Valencia chunks and none of the Amsterdam post that counts its 20 tracks.
+    """
+    queues = [cap_per_post(ranking, max_per_post, limit) for ranking in per_event]
+    in_turn = [c for group in itertools.zip_longest(*queues) for c in group if c is not None]
+    unique = {c.chunk.chunk_id: c for c in [*reversed(fallback), *reversed(in_turn)]}  # first wins
+    order = [c.chunk.chunk_id for c in [*in_turn, *fallback]]
+    return cap_per_post([unique[i] for i in dict.fromkeys(order)], max_per_post, limit)
 
 
 def weighted_reciprocal_rank(

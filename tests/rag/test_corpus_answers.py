@@ -118,3 +118,13 @@ def test_a_who_question_reads_the_top_posts_whole_before_refusing(corpus_setting
 
     retrieved_only = Assistant(narrow.settings.model_copy(update={"second_look_posts": 0}))
     assert retrieved_only.ask(question).abstained  # the retrieved chunks alone: the old refusal
+
+
+def test_a_question_about_an_authors_posts_is_on_topic_when_his_post_has_all_its_words(corpus_assistant):
+    # mbianchi's two Rejekts posts: "explaining Kubernetes to my grandma" sits in one chunk, "Rejekts" in
+    # others, and his name only in the author field; the question as a whole is far from any one chunk.
+    answer = corpus_assistant.ask(
+        "What did Matteo Bianchi's grandma learn from his Rejekts talks in Paris 2024 and Salt Lake City 2024?"
+    )
+    assert not answer.abstained
+    assert {c.source_id for c in answer.citations} & {"mbianchi-kubecon-paris-2024-rejekts-kubetrain", "mbianchi-rejekts-kubecon-na-2024"}

@@ -236,3 +236,26 @@ def test_a_slow_snapshot_rebuild_keeps_answering_from_the_previous_one(
         time.sleep(0.05)
     assert qa.index_status().posts == 2
     assert qa.rank_sources("Who introduced OpenKruise?")[0] == "shanghai-2019-community"
+
+
+def test_a_question_naming_two_events_gives_each_its_share_of_the_slots(corpus_settings):
+    # Ranked over both events at once, Valencia's many venue lines took 7 of 8 slots (shared corpus).
+    from rag.assistant import Assistant
+
+    assistant = Assistant(corpus_settings.model_copy(update={"llm_backend": "extractive"}))
+    result = assistant.retrieve("What was said about the venue at KubeCon Barcelona 2019 and at KubeCon Valencia 2022?")
+    cities = [c.chunk.city for c in result.chunks]
+    assert len(cities) == corpus_settings.top_k
+    assert cities.count("Barcelona") == cities.count("Valencia") == corpus_settings.top_k // 2
+
+
+def test_share_slots_takes_each_event_in_turn_then_the_joint_ranking():
+    from rag.retrieval import ScoredChunk, share_slots
+    from rag.types import Chunk
+
+    def scored(post: str, n: int) -> ScoredChunk:
+        return ScoredChunk(Chunk(chunk_id=f"{post}-{n}", doc_id=post, text=""), 1.0, 0.5)
+
+    a1, a2, a3, b1 = scored("a", 1), scored("a", 2), scored("a", 3), scored("b", 1)
+    assert share_slots([[a1, a2, a3], [b1]], [a1, a2, a3, b1], 2, 3) == [a1, b1, a2]  # at most 2 per post
+    assert share_slots([[a1], [b1]], [a2, a1], 3, 4) == [a1, b1, a2]  # no chunk twice
