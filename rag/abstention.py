@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from rag.events import cities_in, event_aliases
+from rag.events import cities_in, event_aliases, without_other_events
 from rag.evidence import Evidence, Passage
 from rag.question import Question, QuestionKind
 from rag.settings import AnsweringSettings
@@ -257,37 +257,6 @@ def names_a_place(sentence: str, question: str) -> bool:
     return any(names(m.group(1)) - given for m in _AT_NAME_RE.finditer(sentence))
 
 
-def about_another_event(sentence: str, asked: set[str]) -> bool:
-    """Does a sentence name only other KubeCon cities than ``asked`` (the question's)? ("Shanghai, China:
-    November 14-15" holds no date of KubeCon Copenhagen; "Seattle had 8,000 attendees" no head count of
-    San Diego.)"""
-    if not asked:
-        return False
-    named = cities_in(sentence)
-    return bool(named) and not named & asked
-
-
-ANOTHER_EVENT_REACH = 6  # words either side of another event's city that are about that event
-
-
-def without_other_events(sentence: str, asked: set[str]) -> str:
-    """The words of a sentence that are not about another event than the one asked.
-
-    A sentence naming only other KubeCon cities speaks of them near their names ("Shanghai, China:
-    November 14-15", "Seattle had 8,000 attendees"), not in its other clauses: "With the Academic rate
-    of $150, I believe that if the next conference is near to Chicago, it would make sense…" still gives
-    Detroit's rate. The words within ``ANOTHER_EVENT_REACH`` of such a city are left out.
-    """
-    if not about_another_event(sentence, asked):
-        return sentence
-    words = sentence.split()
-    near = set()
-    for i in range(len(words)):
-        if cities_in(" ".join(words[i : i + 3])) and not cities_in(" ".join(words[i + 1 : i + 3])):
-            near.update(range(max(0, i - ANOTHER_EVENT_REACH), i + 3 + ANOTHER_EVENT_REACH))
-    return " ".join(w for i, w in enumerate(words) if i not in near)
-
-
 def holds_kind(
     kind: QuestionKind,
     text: str,
@@ -309,8 +278,7 @@ def holds_kind(
         return entries >= 2
     if kind not in ("count", "who", "when", "where", "version"):
         return True
-    asked = cities_in(question)
-    kept = (without_other_events(s.text, asked) for s in split_sentences(text))
+    kept = (without_other_events(s.text, question) for s in split_sentences(text))
     sentences = [s for s in kept if s]
     if kind == "count":
         return bool(sentences) and counts(" ".join(sentences), question, lead_in)

@@ -104,6 +104,58 @@ def cities_in(text: str) -> set[str]:
     return set(_find_cities(text.lower()))
 
 
+# A region named as the place of an event ("the kiosk in Europe", "KubeCon EU"), not as anyone's home ("from India").
+_EVENT_REGION_RE = re.compile(
+    r"\b(?:in|at|kubecon|cloudnativecon)\s+(?:the\s+)?((?i:europe|north america|china|india|japan)|EU|NA)\b", re.I
+)
+_REGION_WORD = {"europe": "EU", "eu": "EU", "north america": "NA", "na": "NA", "china": "China", "india": "India", "japan": "Japan"}
+
+
+def event_places(text: str) -> tuple[set[str], set[str]]:
+    """The KubeCon cities a text names, and the regions of those cities and of the events it names."""
+    cities = cities_in(text)
+    regions = {CITY_REGION[c] for c in cities} | {_REGION_WORD[m.lower()] for m in _EVENT_REGION_RE.findall(text)}
+    return cities, regions
+
+
+def elsewhere(text: str, question: str) -> bool:
+    """Does ``text`` speak only of other KubeCon events than the one ``question`` names?
+
+    Cities are compared with cities ("Seattle had 8,000 attendees" is not San Diego), else regions: "the
+    major question which we had at the Istio kiosk in Europe" is not about the kiosk at KubeCon NA in
+    Chicago, while "in Amsterdam" is about KubeCon EU 2023. A question naming no event finds nothing
+    elsewhere.
+    """
+    asked_cities, asked_regions = event_places(question)
+    cities, regions = event_places(text)
+    if cities and asked_cities:
+        return not cities & asked_cities
+    return bool(regions and asked_regions) and not regions & asked_regions
+
+
+ANOTHER_EVENT_REACH = 6  # words either side of another event's place that are about that event
+
+
+def without_other_events(text: str, question: str) -> str:
+    """The words of ``text`` that are not about another event than the question's.
+
+    A line that names only other events speaks of them near their names ("Shanghai, China: November
+    14-15", "the Istio kiosk in Europe — the schedule for CNCF graduation"), not in its other clauses:
+    "With the Academic rate of $150, I believe that if the next conference is near to Chicago, it would
+    make sense…" still gives Detroit's rate. The words within ``ANOTHER_EVENT_REACH`` of such a place
+    are left out.
+    """
+    if not elsewhere(text, question):
+        return text
+    lowered = text.lower()
+    places = [m.span() for city in CITY_REGION for m in re.finditer(rf"\b{re.escape(city)}\b", lowered)]
+    places += [m.span(1) for m in _EVENT_REGION_RE.finditer(text)]
+    words = [m.span() for m in re.finditer(r"\S+", text)]
+    at = [i for i, (start, end) in enumerate(words) if any(start < e and s < end for s, e in places)]
+    near = {j for i in at for j in range(i - ANOTHER_EVENT_REACH, i + ANOTHER_EVENT_REACH + 1)}
+    return " ".join(text[start:end] for i, (start, end) in enumerate(words) if i not in near)
+
+
 def parse_event(text: str) -> EventInfo:
     """Parse an event string such as "KubeCon + CloudNativeCon Europe 2022 (Valencia)"."""
     lowered = text.lower()

@@ -53,6 +53,28 @@ class PostInfo:
     n_chunks: int
 
 
+_SHORT_QUESTION_WORDS = 4  # "The winning idea?", "Why?": too short to stand alone as a line
+
+
+def _with_their_answers(text: str, sentences: list[Sentence]) -> list[Sentence]:
+    """A short question is one line with the sentence that answers it on the same line ("The winning
+    idea? A proposal for…"): alone it is too short to be evidence, and the answer loses what it answers."""
+    out: list[Sentence] = []
+    for s in sentences:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and len(previous.text.split()) < _SHORT_QUESTION_WORDS
+            and previous.text.rstrip().endswith("?")
+            and not text[previous.end : s.start].strip(" \t")
+            and not previous.text.lstrip().startswith("#")
+        ):
+            out[-1] = Sentence(text[previous.start : s.end], previous.start, s.end)
+            continue
+        out.append(s)
+    return out
+
+
 class PostText:
     """A post's source text rebuilt from its chunks (they cover it, with overlaps, at known offsets).
 
@@ -83,10 +105,9 @@ class PostText:
         """Sentences with offsets in the post's source text (heading lines included, code blocks not)."""
         if self._sentences is None:
             fenced = _fenced_ranges(self.text)
+            kept = [s for s in split_sentences(self.text) if not any(a <= s.start < b for a, b in fenced)]
             self._sentences = [
-                Sentence(s.text, s.start + self.base, s.end + self.base)
-                for s in split_sentences(self.text)
-                if not any(a <= s.start < b for a, b in fenced)
+                Sentence(s.text, s.start + self.base, s.end + self.base) for s in _with_their_answers(self.text, kept)
             ]
         return self._sentences
 

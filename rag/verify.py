@@ -10,6 +10,9 @@ Run on every answer (model-written or extractive):
      the window or its context (the passage's post title, author, event and heading path): a changed
      count or a swapped project is a different claim;
    * a sentence that negates ("not", "never", "without"…) has a window that negates too;
+   * a window that speaks only of another KubeCon event than the question's ("the major question we had
+     at the Istio kiosk in Europe", for the kiosk in Chicago) states nothing about the one asked
+     (:func:`rag.events.elsewhere`), unless the sentence speaks of that other event too;
    * the words the sentence adds to the question are the window's words: at least
      ``settings.verify_min_overlap`` (0.75) of its content words that the question did not give are in
      the window or its context. This is what catches true words recombined into a false claim: "X
@@ -51,7 +54,7 @@ import numpy as np
 
 from rag.citations import MARKERS_AFTER_STOP_RE, MODEL_MARKER_RE, marker_numbers, strip_markers
 from rag.citations import cited_numbers as cited_numbers  # re-exported: rag.assistant imports it from here
-from rag.events import event_aliases
+from rag.events import elsewhere, event_aliases, without_other_events
 from rag.evidence import Evidence, EvidenceSentence, Passage
 from rag.prompts import is_abstention
 from rag.settings import VerificationSettings
@@ -116,6 +119,8 @@ class SupportCheck:
     names_ok: bool
     negation_ok: bool
     persons_ok: bool = True  # no "he"/"she" the passage never used (the window's own words have none)
+    event_ok: bool = True  # the window is not about another event than the one the sentence is about
+
 
     @property
     def n(self) -> int:
@@ -123,7 +128,7 @@ class SupportCheck:
 
     @property
     def facts_ok(self) -> bool:
-        return self.numbers_ok and self.names_ok and self.negation_ok
+        return self.numbers_ok and self.names_ok and self.negation_ok and self.event_ok
 
     @property
     def as_said(self) -> bool:
@@ -286,7 +291,15 @@ class Verifier:
             names_ok=(names(sentence) - names(question)) <= known,
             persons_ok=genders(sentence) - genders(question) <= window.passage_genders,
             negation_ok=not is_negated(sentence) or window.negated,
+            event_ok=self._same_event(sentence, novel, window, question),
         )
+
+    def _same_event(self, sentence: str, novel: set[str], window: Window, question: str) -> bool:
+        """Half the words the sentence adds stand in the window outside what it says of another event."""
+        if not elsewhere(window.text, question) or elsewhere(sentence, question):
+            return True
+        kept = set(content_terms(without_other_events(window.text, question))) | window.context_terms
+        return not novel or len(novel & kept) / len(novel) >= self.settings.verify_quote_overlap
 
     def verify(
         self,

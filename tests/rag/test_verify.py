@@ -331,3 +331,22 @@ def test_sentences_without_what_was_asked_are_padding_beside_one_that_has_it(ver
     assert result.text == "The organizers counted about 7,000 people [1]."
     alone = verify("Backstage appeared in at least a dozen talks [2].", question, lambda text: counts(text, question))
     assert alone.text == "Backstage appeared in at least a dozen talks [1]."  # for abstention to judge
+
+
+# Two lines of the shared corpus (istio-at-kubecon-na-2023, lines 75 and 79): the kiosk in Chicago, then the
+# one in Europe the post looks back on.
+KIOSKS = ("Istio had a kiosk in the project pavilion, with the majority of questions asked being around the schedule for ambient mesh being production ready.",
+          "We are glad that the major question which we had at the Istio kiosk in Europe — the schedule for CNCF graduation — has been answered.")  # fmt: skip
+
+
+def test_a_line_about_another_event_states_nothing_about_the_one_asked(settings_with, embedder):
+    evidence = two_sentence_evidence(embedder, *KIOSKS, title="Istio at KubeCon North America 2023")
+    verifier = Verifier(settings_with(), embedder)
+    question = "Which question came up most at the Istio kiosk at KubeCon NA 2023 in Chicago?"
+    result = verifier.verify("At KubeCon NA 2023 in Chicago, the most common question was the schedule for CNCF graduation [1].", evidence, question)
+    assert result.abstained and not result.citations  # the Europe kiosk's question is no answer for Chicago
+    result = verifier.verify("The majority of questions were about when ambient mesh would be production ready [1].", evidence, question)
+    assert not result.abstained and "ambient mesh" in result.citations[0].quote
+    # said of the other event, the same words stand
+    result = verifier.verify("In Europe, the major question at the Istio kiosk was the schedule for CNCF graduation [1].", evidence, question)
+    assert not result.abstained and "CNCF graduation" in result.citations[0].quote
