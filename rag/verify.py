@@ -367,7 +367,7 @@ class Verifier:
             sentence.status, sentence.text = "connective", ""
             return
         said = set(content_terms(sentence.text)) - _FRAMING
-        restates = said <= set(content_terms(question))
+        restates = restates_question(sentence.text, said, question)
         if restates and sentence.text.rstrip().endswith(":"):  # "The three trends were:" introduces a list
             sentence.status = "connective"
             return
@@ -527,6 +527,18 @@ def without_framing(text: str) -> str:
 
 
 _DANGLING = frozenset(["that", "the", "a", "an", "of", "to", "and", "or", "with", "for", "by", "from", "in", "on", "at", "as", "which", "who", "because", "than", "is", "are", "was", "were"])
+
+
+def restates_question(text: str, said: set[str], question: str) -> bool:
+    """Does a sentence only give the question back: its words the question's, but for at most one, and
+    no name or number of its own? ("The speakers donated to the CNCF live on stage on the final keynote
+    day" for "What was donated to the CNCF live on stage on the final keynote day?"; "They are also
+    using an internal tool (Deckhand)" adds a name, so it answers.)"""
+    added = said - set(content_terms(question))
+    if not added:
+        return True
+    new_facts = (names(text) - names(question)) or (numbers(text) - numbers(question))
+    return len(added) == 1 and len(said) >= 4 and not new_facts
 
 
 def dangles(text: str) -> bool:

@@ -350,3 +350,19 @@ def test_a_line_about_another_event_states_nothing_about_the_one_asked(settings_
     # said of the other event, the same words stand
     result = verifier.verify("In Europe, the major question at the Istio kiosk was the schedule for CNCF graduation [1].", evidence, question)
     assert not result.abstained and "CNCF graduation" in result.citations[0].quote
+
+
+def test_a_sentence_that_gives_the_question_back_gives_way_to_the_line_that_answers_it(settings_with, embedder):
+    # galexrt-kubecon-austin-2017 (shared corpus); the reply adds one word and no name to the question
+    evidence = two_sentence_evidence(
+        embedder,
+        "Kubernetes was the first project donated to the CNCF.",
+        "This is especially awesome to look at how cloud native Kubernetes is.",
+        title="KubeCon Austin 2017",
+    )
+    verifier = Verifier(settings_with(), embedder)
+    question = "Which project was the first donated to the CNCF?"
+    result = verifier.verify("The first project donated to the CNCF was awesome [1].", evidence, question)
+    assert result.text.startswith("Kubernetes was the first project") and result.sentences[0].status == "quoted"
+    result = verifier.verify("Kubernetes was the first project donated to the CNCF [1].", evidence, question)
+    assert result.sentences[0].status == "supported"  # a name of its own: an answer in the model's words
