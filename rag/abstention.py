@@ -229,9 +229,8 @@ def counts(text: str, question: str, lead_in: str = "") -> bool:
     lead = re.findall(r"[\w'+#.,$€£-]+", _SHARE_RE.sub(" ", lead_in))
     tokens = lead + re.findall(r"[\w'+#.,$€£-]+", said)
     given = answer_numbers(said, question)
-    for i, token in enumerate(tokens):
-        if i < len(lead):
-            continue
+    for i in range(len(lead), len(tokens)):  # a number of what is said, its noun maybe in the lead-in
+        token = tokens[i]
         leading = re.match(r"\d[\d,.]*[kKmM]?", token)
         value = leading.group(0).replace(",", "").rstrip(".") if leading else ""
         if not (value in given or _NUMBER_WORD_RE.fullmatch(token.lower())):

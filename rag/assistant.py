@@ -326,13 +326,12 @@ class Assistant(Answerer):
         if max(retrieval.best_similarity, best_sentence) >= self.settings.min_relevance:
             return True
         focus = abstention.focus_terms(question.topic)
-        top_posts = list(dict.fromkeys(c.chunk.doc_id for c in retrieval.chunks))[:3]
+        texts: dict[str, list[str]] = {}  # each retrieved post's chunks, title, sections and author, best first
+        for c in retrieval.chunks:
+            texts.setdefault(c.chunk.doc_id, []).extend([c.chunk.text, c.chunk.title, c.chunk.section, c.chunk.author])
         return bool(focus) and any(
-            abstention.coverage(focus, [t for c in retrieval.chunks if c.chunk.doc_id == doc_id
-                                        for t in (c.chunk.text, c.chunk.title, c.chunk.section, c.chunk.author)],
-                                lambda _: 1.0) == 1.0
-            for doc_id in top_posts
-        )  # fmt: skip
+            abstention.coverage(focus, post, lambda _: 1.0) == 1.0 for post in list(texts.values())[:3]
+        )
 
     def _answer(self, question: Question, evidence: Evidence, answer: Answer, idf, callbacks=None):
         """The answer text (model or extractive), streaming ``token`` events; sets the fallback fields.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # City -> region. Regions use the short names people type: EU, NA, China, India, Japan.
 CITY_REGION: dict[str, str] = {
@@ -86,17 +87,23 @@ def _canonical_city(city: str) -> str:
     return city.title()
 
 
-def _find_cities(lowered: str) -> list[str]:
-    found: list[tuple[int, str]] = []
+def _city_spans(lowered: str) -> list[tuple[int, int, str]]:
+    """Where a (lower-cased) text names KubeCon cities: ``(start, end, city)`` in text order."""
+    found: list[tuple[int, int, str]] = []
     for city in sorted(CITY_REGION, key=len, reverse=True):
         for match in re.finditer(rf"\b{re.escape(city)}\b", lowered):
-            if not any(s <= match.start() < s + len(c) for s, c in found):
-                found.append((match.start(), city))
+            if not any(s <= match.start() < e for s, e, _ in found):
+                found.append((match.start(), match.end(), city))
     for alias, city in CITY_ALIASES.items():
         # Aliases are short; only trust them next to "kubecon" or a year (e.g. "KubeCon LA", "SLC 2024").
         if re.search(rf"(?:kubecon\s+{alias}\b|\b{alias}\s+20[12]\d)", lowered):
-            found.append((lowered.find(alias), city))
-    return [c for _, c in sorted(found)]
+            start = lowered.find(alias)
+            found.append((start, start + len(alias), city))
+    return sorted(found)
+
+
+def _find_cities(lowered: str) -> list[str]:
+    return [city for _, _, city in _city_spans(lowered)]
 
 
 def cities_in(text: str) -> set[str]:
@@ -111,11 +118,12 @@ _EVENT_REGION_RE = re.compile(
 _REGION_WORD = {"europe": "EU", "eu": "EU", "north america": "NA", "na": "NA", "china": "China", "india": "India", "japan": "Japan"}
 
 
-def event_places(text: str) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=4096)  # verification asks it of every window for every answer sentence
+def event_places(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """The KubeCon cities a text names, and the regions of those cities and of the events it names."""
     cities = cities_in(text)
     regions = {CITY_REGION[c] for c in cities} | {_REGION_WORD[m.lower()] for m in _EVENT_REGION_RE.findall(text)}
-    return cities, regions
+    return frozenset(cities), frozenset(regions)
 
 
 def elsewhere(text: str, question: str) -> bool:
@@ -147,8 +155,7 @@ def without_other_events(text: str, question: str) -> str:
     """
     if not elsewhere(text, question):
         return text
-    lowered = text.lower()
-    places = [m.span() for city in CITY_REGION for m in re.finditer(rf"\b{re.escape(city)}\b", lowered)]
+    places = [(start, end) for start, end, _ in _city_spans(text.lower())]
     places += [m.span(1) for m in _EVENT_REGION_RE.finditer(text)]
     words = [m.span() for m in re.finditer(r"\S+", text)]
     at = [i for i, (start, end) in enumerate(words) if any(start < e and s < end for s, e in places)]

@@ -121,7 +121,6 @@ class SupportCheck:
     persons_ok: bool = True  # no "he"/"she" the passage never used (the window's own words have none)
     event_ok: bool = True  # the window is not about another event than the one the sentence is about
 
-
     @property
     def n(self) -> int:
         return self.window.n
