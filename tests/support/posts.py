@@ -11,3 +11,15 @@ def source_text(path: str | Path) -> str:
 
     path = Path(path)
     return load_document(path, path.read_bytes()).source_text
+
+
+def post_as_one_chunk(path: str | Path):
+    """(chunk, PostText) of a post read whole, as one chunk: for evidence tests on a real post without an
+    index."""
+    from rag.retrieval import PostText
+    from rag.types import Chunk
+
+    path = Path(path)
+    text = source_text(path)
+    chunk = Chunk(chunk_id=f"{path.stem}::0000::x", doc_id=path.stem, text=text, start=0, end=len(text), title=path.stem)
+    return chunk, PostText([chunk])
