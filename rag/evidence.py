@@ -76,6 +76,8 @@ _GENERIC_HEADINGS = re.compile(
 )
 _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _HEADING_MARK_RE = re.compile(r"^\s*#{1,6}\s+")
+_BLOCKQUOTE_RE = re.compile(r"^\s*(?:>\s*)+")  # "> As an aside, …": the marker is not the quote's words
+_QUOTED_LINE_RE = re.compile(r"\n[ \t]*(?:>[ \t]*)+")
 
 SentenceKind = str  # "text" | "item" (a list item) | "heading"
 
@@ -107,8 +109,9 @@ class EvidenceSentence:
 
     @property
     def display(self) -> str:
-        """The sentence as a reader sees it: one line (hard-wrapped lines joined)."""
-        return " ".join(self.text.split())
+        """The sentence as a reader sees it: one line (hard-wrapped lines joined, a block quote's ">"
+        marks dropped)."""
+        return " ".join(_QUOTED_LINE_RE.sub("\n", self.text).split())
 
 
 @dataclass
@@ -329,6 +332,8 @@ def _sentence(chunk: Chunk, raw, post: PostText | None, heading: str) -> Evidenc
         if kind == "heading":
             level = marker.group(0).count("#")
         text, start = text[marker.end() :].rstrip(" #"), start + marker.end()
+    elif kind == "text" and (quoted := _BLOCKQUOTE_RE.match(text)) and quoted.end() < len(text):
+        text, start = text[quoted.end() :], start + quoted.end()
     if kind == "item":
         source, base = (post.text, post.base) if post is not None else (chunk.text, chunk.start)
         indent = _indent(source, raw.start - base) if raw.start - base >= 0 else 0

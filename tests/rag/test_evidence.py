@@ -227,6 +227,13 @@ def test_a_short_question_item_is_evidence_and_a_nested_item_comes_with_its_pare
     assert lines[0] == "- What is a service mesh?" and len(lines) == 4
 
 
+def test_a_block_quotes_marker_is_not_part_of_its_sentence(shared_corpus_dir):
+    chunk, post = _shared_post(shared_corpus_dir, "alexos-kubecon-barcelona-2019-keynotes")
+    (sentence,) = [s for s in post_sentences(post, chunk) if "pick one now" in s.text]
+    assert sentence.display == "This means we can just pick one now, safe in the knowledge things should still work when they've merged."
+    assert post.slice(sentence.start, sentence.end) == sentence.text  # the quote starts at the words
+
+
 def test_a_list_inside_prose_keeps_one_item_a_line():
     from rag.retrieval import PostText
 
