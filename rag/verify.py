@@ -63,6 +63,7 @@ from rag.text import STOP_WORDS, content_terms, is_negated, names, numbers, spli
 from rag.types import Citation
 
 UNVERIFIED_MARK = "[unverified]"
+REPEAT_SHARE = 0.8  # a sentence on the lines an earlier one rests on, with this share of its words said already
 _LIST_PREFIX_RE = re.compile(r"^(\s*(?:[-*+•]|\d+[.)])\s+)")
 _FIRST_PERSON_RE = re.compile(
     r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b|\b(?:we|our|us|ourselves)\b", re.I
@@ -775,16 +776,26 @@ def _drop_padding(sentences: list[CheckedSentence], answers: Callable[[str], boo
 
 
 def _drop_repeats(sentences: list[CheckedSentence]) -> None:
-    """A quote of words the answer already rests on says nothing new: it is dropped (as connective)."""
+    """A sentence that says nothing new is dropped (as connective): a quote of words the answer already
+    rests on, or a sentence resting on the same passage lines as an earlier one whose words it nearly all
+    repeats (a small model's "2. The continued influx of newer technologies…" after "1. Newer
+    technologies…")."""
     used: set[tuple[int, int]] = set()
+    kept: list[tuple[set[tuple[int, int]], set[str]]] = []
     for s in sentences:
         if s.support is None or s.status not in SUPPORTED:
             continue
         keys = {(w.n, x.start) for w in (s.support.window, *s.support.window.also) for x in w.sentences}
-        if s.status == "quoted" and keys & used:
+        terms = set(content_terms(s.text))
+        repeated = any(
+            keys & earlier_keys and terms and len(terms & said) >= REPEAT_SHARE * len(terms)
+            for earlier_keys, said in kept
+        )
+        if (s.status == "quoted" and keys & used) or repeated:
             s.status, s.text = "connective", ""
             continue
         used |= keys
+        kept.append((keys, terms))
 
 
 def has_claim(text: str) -> bool:

@@ -48,6 +48,16 @@ def test_the_quote_is_the_line_the_sentence_rests_on_not_the_whole_post(verify):
     assert result.text == "Backstage appeared in at least a dozen talks [1]. The organizers counted about 7,000 people [2]."
 
 
+def test_a_sentence_that_repeats_an_earlier_one_from_the_same_line_is_dropped(verify):
+    result = verify(
+        "Backstage, the developer portal Spotify donated to the CNCF, appeared in at least a dozen talks [2]. "
+        "The developer portal Backstage, donated by Spotify to the CNCF, appeared in a dozen talks [2]. "
+        "Speakers called the curated default workflow a golden path [2]."
+    )
+    assert [s.status for s in result.sentences] == ["supported", "connective", "supported"]
+    assert result.text.count("dozen") == 1 and "golden path" in result.text
+
+
 def test_a_wrong_citation_is_re_pointed(verify):
     result = verify("Backstage appeared in at least a dozen talks [1].")
     assert [c.source_id for c in result.citations] == [DETROIT]
