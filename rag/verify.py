@@ -44,7 +44,6 @@ is not this module's call: :mod:`rag.abstention` decides that.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -254,7 +253,6 @@ def windows_of(evidence: Evidence) -> list[Window]:
         else:
             groups = [[s] for s in passage.sentences]
             groups += [[a, b] for a, b in zip(passage.sentences, passage.sentences[1:], strict=False)]
-            groups += [g for g in _lists(passage.sentences) if len(g) > 2]
         for group in groups:
             text = " ".join(s.display for s in group)
             vectors = [s.embedding for s in group if s.embedding is not None]
@@ -266,17 +264,6 @@ def windows_of(evidence: Evidence) -> list[Window]:
                     context_terms, context_numbers,
                 )
             )  # fmt: skip
-    return out
-
-
-def _lists(sentences: list[EvidenceSentence]) -> list[list[EvidenceSentence]]:
-    """Each list of a passage with the line that leads into it: one statement ("They choose Kubernetes
-    because of the:" / "Isolation" / "Elasticity" / "Flexibility"), which no two adjacent lines make."""
-    out: list[list[EvidenceSentence]] = []
-    for i, s in enumerate(sentences):
-        if s.kind == "item" and (i == 0 or sentences[i - 1].kind != "item"):
-            run = list(itertools.takewhile(lambda x: x.kind == "item", sentences[i:]))
-            out.append(([sentences[i - 1]] if i > 0 else []) + run)
     return out
 
 
@@ -633,14 +620,7 @@ def quoted(window: Window) -> str:
     """A window's own words as an answer sentence (an outline's entries joined)."""
     if window.passage.outline:
         return "; ".join(s.display.rstrip(" .;:") for s in window.sentences) + "."
-    first, *rest = window.sentences
-    if sum(s.kind == "item" for s in window.sentences) >= 2:  # "…because of the: Isolation, Elasticity, Flexibility."
-        leads = first.kind != "item" or first.display.endswith((":", "?")) or rest[0].indent > first.indent
-        lead, items = (first.display + " ", rest) if leads else ("", window.sentences)
-        text = lead + ", ".join(s.display.rstrip(" .;,") for s in items)
-    else:
-        text = window.text.strip()
-    text = text.rstrip(":;,")
+    text = window.text.strip().rstrip(":;,")
     text = text[:1].upper() + text[1:]
     return text + "." if text and text[-1] not in ".!?" else text
 

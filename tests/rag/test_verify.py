@@ -376,24 +376,3 @@ def test_a_sentence_that_gives_the_question_back_gives_way_to_the_line_that_answ
     assert result.text.startswith("Kubernetes was the first project") and result.sentences[0].status == "quoted"
     result = verifier.verify("Kubernetes was the first project donated to the CNCF [1].", evidence, question)
     assert result.sentences[0].status == "supported"  # a name of its own: an answer in the model's words
-
-
-def test_a_list_and_the_line_that_leads_into_it_are_one_statement(settings_with, embedder, shared_corpus_dir):
-    from rag.evidence import build_evidence, post_sentences
-    from tests.support.posts import post_as_one_chunk
-
-    chunk, post = post_as_one_chunk(shared_corpus_dir / "kchaubal-kubecon-barcelona-2019-day1-notes.md")
-    seed = next(s for s in post_sentences(post, chunk) if s.display == "Every K8s API consists of:")
-    evidence = build_evidence(
-        [replace(seed, score=1.0)], settings_with(), lambda ss: embedder.embed([s.display for s in ss])
-    )
-    result = Verifier(settings_with(), embedder).verify(
-        "Every K8s API consists of a spec, a status, metadata and a list [1].", evidence, "What does a K8s API consist of?"
-    )
-    assert result.sentences[0].status == "supported"  # no two adjacent lines hold spec, status, metadata and list
-    (citation,) = result.citations
-    assert citation.quote.startswith("Every K8s API consists of:") and citation.quote.endswith("List")
-    from rag.verify import quoted, windows_of
-
-    (whole,) = [w for w in windows_of(evidence) if len(w.sentences) == 5]
-    assert quoted(whole) == "Every K8s API consists of: Spec, Status, Metadata, List."  # not "of: Spec Status …"
