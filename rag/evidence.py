@@ -17,10 +17,7 @@ on two CPU cores reads for seconds and then half-ignores.
 2. **Seed passages** best first while a seed scores at least ``SEED_RELATIVE_FLOOR`` x the best (at least
    ``MIN_SEEDS`` down to ``SEED_LOW_FLOOR`` x). A seed brings what a reader needs with it: the sentence before
    when it leans on it ("It …", "This …"), the sentence after (answers follow the sentence that matches
-   the question), and the list under a line that ends in ":" or "?" or has items nested under it. A
-   nested item comes with the item it hangs from and its sister items ("* Why k8s?" / "- It works really
-   well" / "- It's the people"): short items ("- Spec") are read as part of their list, though alone they
-   are too short to be evidence. A passage never crosses a heading.
+   the question), and the list under a sentence that ends in ":". A passage never crosses a heading.
    Seeds next to or inside a passage extend it. At most ``MAX_PASSAGES`` passages, ``MAX_PER_POST`` per
    post, inside ``settings.context_tokens``. A question about two events (or "both", "compare") gets the
    best passage of each of its top posts first.
@@ -63,7 +60,6 @@ MAX_LIST_ITEMS = 8
 MAX_OUTLINE_ENTRIES = 10
 MAX_LABEL_WORDS = 16  # a section line longer than this (a tweet turned heading) is cut
 MIN_EVIDENCE_WORDS = 4  # shorter lines (captions, fragments) are context, not evidence
-MIN_LEAD_IN_WORDS = 2  # …but a line that opens a list ("Why replace Hermes?", "Metrics for:") is read with it
 MAX_SCORED_SENTENCES = 72  # bounds the sentence-embedding work per question (~0.2 s on 2 cores)
 _LEAN_ON_PREVIOUS = ("it ", "its ", "this ", "that ", "these ", "those ", "they ", "he ", "she ", "his ",
                      "her ", "their ", "however", "also", "but ", "so ", "then ", "which ")  # fmt: skip
@@ -97,7 +93,6 @@ class EvidenceSentence:
     heading: str = ""  # the heading path it sits under, "2. WebAssembly is Getting Real > Use Cases"
     kind: SentenceKind = "text"
     level: int = 0  # a heading's level (2 for "## …")
-    indent: int = 0  # columns before a list item's marker ("    - Spec" is nested deeper than "* Every API…")
 
     @property
     def doc_id(self) -> str:
@@ -150,13 +145,10 @@ class Passage:
     def lines(self) -> list[str]:
         """What the model reads: prose joined into one line, each list item (or outline entry) on its own."""
         out: list[str] = []
-        depths = sorted({s.indent for s in self.sentences if s.kind == "item"})  # nested items stay nested
         for sentence in self.sentences:
-            if self.outline:
+            if self.outline or sentence.kind == "item":
                 out.append(f"- {sentence.display}")
-            elif sentence.kind == "item":
-                out.append("  " * depths.index(sentence.indent) + f"- {sentence.display}")
-            elif out and not out[-1].lstrip().startswith("- "):
+            elif out and not out[-1].startswith("- "):
                 out[-1] += " " + sentence.display
             else:
                 out.append(sentence.display)
@@ -175,7 +167,7 @@ class Passage:
         """The passage's text ending in ``[n]``, the way an answer sentence cites it (see
         :meth:`Evidence.render`); a list keeps one item a line."""
         lines = [neutralize(line) for line in self.lines()]
-        if self.outline or len(lines) > 1 and any(line.lstrip().startswith("- ") for line in lines):
+        if self.outline or len(lines) > 1 and lines[-1].startswith("- "):
             return "\n".join(lines) + f" [{self.n}]"
         return " ".join(lines) + f" [{self.n}]"
 
@@ -275,46 +267,18 @@ def sentence_kind(text: str) -> SentenceKind:
 
 
 def is_evidence(text: str, title: str = "") -> bool:
-    """Prose or a list item of at least ``MIN_EVIDENCE_WORDS`` words that is not an instruction to an AI;
-    a line that opens a list ("Why replace Hermes?", "Every K8s API consists of:") needs only
-    ``MIN_LEAD_IN_WORDS``, since its passage brings the list under it.
+    """Prose or a list item of at least ``MIN_EVIDENCE_WORDS`` words that is not an instruction to an AI.
 
     Headings (context, see the module doc), image captions, table rows, the title repeated and short
     fragments are not statements a citation can rest on.
     """
     stripped = text.strip()
-    if not _statement(stripped, title):
-        return False
-    words = len(plain(stripped).split())
-    return words >= MIN_EVIDENCE_WORDS or (words >= MIN_LEAD_IN_WORDS and _opens_list(stripped))
-
-
-def is_context(text: str, title: str = "") -> bool:
-    """What a passage may show around its seed: evidence, and the short items of a list ("- Spec",
-    "- It's the people") that a list's lead-in is read with."""
-    stripped = text.strip()
-    if sentence_kind(stripped) == "item":
-        return _statement(stripped, title)
-    return is_evidence(stripped, title)
-
-
-def _statement(stripped: str, title: str) -> bool:
     if sentence_kind(stripped) == "heading" or stripped.startswith(("(Image:", "![", "|")):
         return False
     shown = plain(stripped)
     if not shown or (title and flat(stripped).lower() == title.strip().lower()):
         return False
-    return not looks_like_instruction(stripped)
-
-
-def _opens_list(text: str) -> bool:
-    return text.rstrip().endswith((":", "?"))
-
-
-def _indent(source: str, offset: int) -> int:
-    """Columns between the start of the line and ``offset`` (a tab counts four)."""
-    line = source[source.rfind("\n", 0, offset) + 1 : offset]
-    return len(line.replace("\t", "    ")) if not line.strip() else 0
+    return len(shown.split()) >= MIN_EVIDENCE_WORDS and not looks_like_instruction(stripped)
 
 
 def _heading_label(path: Sequence[PostHeading]) -> str:
@@ -324,7 +288,7 @@ def _heading_label(path: Sequence[PostHeading]) -> str:
 def _sentence(chunk: Chunk, raw, post: PostText | None, heading: str) -> EvidenceSentence:
     """One sentence of a post; a list item or a heading without its marker (its quote starts at the words)."""
     kind = sentence_kind(raw.text)
-    text, start, level, indent = raw.text, raw.start, 0, 0
+    text, start, level = raw.text, raw.start, 0
     marker = (
         (_HEADING_MARK_RE if kind == "heading" else _LIST_ITEM_RE).match(text) if kind != "text" else None
     )
@@ -334,11 +298,8 @@ def _sentence(chunk: Chunk, raw, post: PostText | None, heading: str) -> Evidenc
         text, start = text[marker.end() :].rstrip(" #"), start + marker.end()
     elif kind == "text" and (quoted := _BLOCKQUOTE_RE.match(text)) and quoted.end() < len(text):
         text, start = text[quoted.end() :], start + quoted.end()
-    if kind == "item":
-        source, base = (post.text, post.base) if post is not None else (chunk.text, chunk.start)
-        indent = _indent(source, raw.start - base) if raw.start - base >= 0 else 0
     return EvidenceSentence(
-        chunk, text, start, start + len(text), post=post, heading=heading, kind=kind, level=level, indent=indent
+        chunk, text, start, start + len(text), post=post, heading=heading, kind=kind, level=level
     )
 
 
@@ -367,7 +328,7 @@ def post_sentences(post: PostText, chunk: Chunk) -> list[EvidenceSentence]:
     return [
         _sentence(chunk, s, post, _heading_label(post.heading_path(s.start)))
         for s in post.sentences()
-        if sentence_kind(s.text) == "heading" or is_context(s.text, chunk.title)
+        if sentence_kind(s.text) == "heading" or is_evidence(s.text, chunk.title)
     ]
 
 
@@ -438,9 +399,6 @@ def _next_to(a: EvidenceSentence, b: EvidenceSentence) -> bool:
 def _context(seed: EvidenceSentence, siblings: list[EvidenceSentence]) -> list[EvidenceSentence]:
     """The seed plus what a reader needs with it (see the module doc), never across a heading."""
     i = next(k for k, s in enumerate(siblings) if s.key == seed.key)
-    parent = _parent_item(siblings, i)
-    if parent is not None:  # "    - It's the people" says nothing without "* Why k8s?" and its sister items
-        return _sub_list(siblings, parent, seed)
     group = [seed]
     previous = siblings[i - 1] if i > 0 else None
     leans = seed.display.lower().startswith(_LEAN_ON_PREVIOUS) or (
@@ -448,55 +406,17 @@ def _context(seed: EvidenceSentence, siblings: list[EvidenceSentence]) -> list[E
     )
     if leans and previous is not None and previous.kind != "heading" and _next_to(previous, seed):
         group.insert(0, previous)
-    sets_up = _opens_list(seed.text) or _nested_under(siblings, i)
+    sets_up = seed.text.rstrip().endswith((":", "?"))
     limit = MAX_LIST_ITEMS + 1 if sets_up else 1
     for s in siblings[i + 1 : i + 1 + limit]:
         if s.kind == "heading" or not _next_to(group[-1], s):
             break
         if sets_up and group[-1] is not seed and s.kind != "item":
             break
-        if sets_up and seed.kind == "item" and s.kind == "item" and s.indent <= seed.indent:
-            break  # the next item of the seed's own list: the list under the seed has ended
         group.append(s)
         if len(group) >= MAX_PASSAGE_SENTENCES and not sets_up:
             break
     return group
-
-
-def _nested_under(siblings: list[EvidenceSentence], i: int) -> bool:
-    """Does a list item have items nested under it ("* Hermes" then "    - built on 2012")?"""
-    item = siblings[i]
-    after = siblings[i + 1] if i + 1 < len(siblings) else None
-    return (
-        item.kind == "item" and after is not None and after.kind == "item"
-        and after.indent > item.indent and _next_to(item, after)
-    )  # fmt: skip
-
-
-def _parent_item(siblings: list[EvidenceSentence], i: int) -> int | None:
-    """The index of the list item a nested item hangs from, walking up its list (None: not nested)."""
-    item = siblings[i]
-    if item.kind != "item" or item.indent == 0:
-        return None
-    j = i
-    while j > 0 and siblings[j - 1].kind == "item" and _next_to(siblings[j - 1], siblings[j]):
-        j -= 1
-        if siblings[j].indent < item.indent:
-            return j
-    return None
-
-
-def _sub_list(siblings: list[EvidenceSentence], parent: int, seed: EvidenceSentence) -> list[EvidenceSentence]:
-    """A parent item and the items nested under it, at most ``MAX_LIST_ITEMS`` of them around the seed."""
-    children: list[EvidenceSentence] = []
-    for s in siblings[parent + 1 :]:
-        previous = children[-1] if children else siblings[parent]
-        if s.kind != "item" or s.indent <= siblings[parent].indent or not _next_to(previous, s):
-            break
-        children.append(s)
-    at = next((k for k, s in enumerate(children) if s.key == seed.key), 0)
-    first = max(0, min(at - MAX_LIST_ITEMS // 2, len(children) - MAX_LIST_ITEMS))
-    return [siblings[parent], *children[first : first + MAX_LIST_ITEMS]]
 
 
 def _siblings(ranked: list[EvidenceSentence]) -> dict[str, list[EvidenceSentence]]:

@@ -186,65 +186,10 @@ def _no_env_leak(monkeypatch):
     monkeypatch.delenv("KQA_CONTEXT_TOKENS", raising=False)
 
 
-def _shared_post(shared_corpus_dir, stem: str):
+def test_a_block_quotes_marker_is_not_part_of_its_sentence(shared_corpus_dir):
     from tests.support.posts import post_as_one_chunk
 
-    return post_as_one_chunk(shared_corpus_dir / f"{stem}.md")
-
-
-def _passage_from(chunk, post, seed_text: str, **options) -> list[str]:
-    sentences = post_sentences(post, chunk)
-    seed = next(s for s in sentences if s.display == seed_text)
-    evidence = build_evidence(
-        [replace(seed, score=1.0)], _settings(), lambda ss: [_vector() for _ in ss], **options
-    )
-    (passage,) = evidence.passages
-    return passage.lines()
-
-
-def test_a_list_lead_in_brings_its_short_items_and_stops_at_its_own_list(shared_corpus_dir):
-    chunk, post = _shared_post(shared_corpus_dir, "kchaubal-kubecon-barcelona-2019-day4-notes")
-    assert _passage_from(chunk, post, "What is a service mesh?") == [
-        "- What is a service mesh?",
-        "  - provides transpartent network",  # three words: too short alone, yet the answer
-        "  - Language independent network",
-        "  - Connecting, observing, securing and controlling the connectivity between services",
-    ]  # "* Istio - open service mesh platform" is the next item of the outer list, not part of the answer
-    chunk, post = _shared_post(shared_corpus_dir, "kchaubal-kubecon-barcelona-2019-day1-notes")
-    assert _passage_from(chunk, post, "Every K8s API consists of:") == [
-        "- Every K8s API consists of:", "  - Spec", "  - Status", "  - Metadata", "  - List"
-    ]  # fmt: skip
-
-
-def test_a_short_question_item_is_evidence_and_a_nested_item_comes_with_its_parent(shared_corpus_dir):
-    from rag.evidence import chunk_sentences
-
-    chunk, post = _shared_post(shared_corpus_dir, "kchaubal-kubecon-barcelona-2019-day4-notes")
-    scored = {s.display for s in chunk_sentences(chunk, post)}
-    assert "Why?" not in scored  # one word says nothing
-    assert {"What is a service mesh?", "Three pillars:"} <= scored
-    lines = _passage_from(chunk, post, "Connecting, observing, securing and controlling the connectivity between services")
-    assert lines[0] == "- What is a service mesh?" and len(lines) == 4
-
-
-def test_a_block_quotes_marker_is_not_part_of_its_sentence(shared_corpus_dir):
-    chunk, post = _shared_post(shared_corpus_dir, "alexos-kubecon-barcelona-2019-keynotes")
+    chunk, post = post_as_one_chunk(shared_corpus_dir / "alexos-kubecon-barcelona-2019-keynotes.md")
     (sentence,) = [s for s in post_sentences(post, chunk) if "pick one now" in s.text]
     assert sentence.display == "This means we can just pick one now, safe in the knowledge things should still work when they've merged."
     assert post.slice(sentence.start, sentence.end) == sentence.text  # the quote starts at the words
-
-
-def test_a_list_inside_prose_keeps_one_item_a_line():
-    from rag.retrieval import PostText
-
-    text = "## Why\n\nThey chose it because of the:\n* Isolation\n* Elasticity\n\nThey mount the data from volumes.\n"
-    chunk = Chunk(chunk_id="p::0000::x", doc_id="p", text=text, start=0, end=len(text), title="A post")
-    post = PostText([chunk])
-    seed = next(s for s in post_sentences(post, chunk) if s.text.endswith("the:"))
-    sentences = [s for s in post_sentences(post, chunk) if s.kind != "heading"]
-    evidence = build_evidence([replace(seed, score=1.0)], _settings(), lambda ss: [_vector() for _ in ss])
-    assert [s.display for s in evidence.passages[0].sentences] == [s.display for s in sentences[:3]]
-    passage = replace(evidence.passages[0], sentences=sentences)
-    assert passage.render() == (
-        "They chose it because of the:\n- Isolation\n- Elasticity\nThey mount the data from volumes. [1]"
-    )  # not "the: - Isolation - Elasticity They mount…" on one line
