@@ -760,21 +760,18 @@ def _drop_repeats(sentences: list[CheckedSentence]) -> None:
     rests on, or a sentence resting on the same passage lines as an earlier one whose words it nearly all
     repeats (a small model's "2. The continued influx of newer technologies…" after "1. Newer
     technologies…")."""
-    used: set[tuple[int, int]] = set()
-    kept: list[tuple[set[tuple[int, int]], set[str]]] = []
+    kept: list[tuple[set[tuple[int, int]], set[str]]] = []  # (passage lines, words) of each kept sentence
     for s in sentences:
         if s.support is None or s.status not in SUPPORTED:
             continue
         keys = {(w.n, x.start) for w in (s.support.window, *s.support.window.also) for x in w.sentences}
         terms = set(content_terms(s.text))
-        repeated = any(
-            keys & earlier_keys and terms and len(terms & said) >= REPEAT_SHARE * len(terms)
-            for earlier_keys, said in kept
-        )
-        if (s.status == "quoted" and keys & used) or repeated:
+        same_lines = [said for earlier, said in kept if keys & earlier]
+        if same_lines and (
+            s.status == "quoted" or any(terms and len(terms & said) >= REPEAT_SHARE * len(terms) for said in same_lines)
+        ):
             s.status, s.text = "connective", ""
             continue
-        used |= keys
         kept.append((keys, terms))
 
 
