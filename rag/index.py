@@ -29,7 +29,7 @@ from rag.errors import EmptyIndexError, StoreUnavailableError
 from rag.question import EventMention, EventQuery
 from rag.schema import UPDATED_AT_KEY, chunk_from_record
 from rag.settings import Settings
-from rag.text import Sentence, content_terms, split_sentences
+from rag.text import Sentence, content_terms, split_sentences, stems
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,10 @@ def _same_words(a: str, b: str) -> bool:
     return re.sub(r"\W+", " ", a).strip().lower() == re.sub(r"\W+", " ", b).strip().lower()
 
 
+NAMING_MAX_POSTS_SHARE = 0.15  # a word in more posts' names than this is a topic, not a name
+NAMING_MAX_OUTSIDE_SHARE = 0.1  # …and so is one the other posts use this often
+
+
 class IndexSnapshot:
     """The chunks, their embeddings and the BM25 index at one version of the collection."""
 
@@ -191,6 +195,8 @@ class IndexSnapshot:
         self.post_codes = np.fromiter(
             (self._post_code[c.doc_id] for c in chunks), dtype=np.int32, count=len(chunks)
         )
+        self._identity_terms: dict[str, set[str]] | None = None  # built on first use
+        self._naming: dict[str, frozenset[str]] = {}  # term -> the posts it names (empty: none)
         self._post_texts: OrderedDict[str, PostText] = OrderedDict()  # least recently used first
         self._post_texts_lock = threading.Lock()
         self.bm25 = None
@@ -213,6 +219,56 @@ class IndexSnapshot:
             self._doc_freq = np.zeros(len(vocab), dtype=np.int32)
             for ids in corpus:
                 self._doc_freq[np.unique(np.asarray(ids, dtype=np.int64))] += 1
+
+    def posts_named_by(self, text: str) -> set[str]:
+        """The posts ``text`` names by who wrote them or what they are called ("Bedrock's notes", "the CINQ
+        non-techie", "Sachin's favourite event"): empty when it names none.
+
+        A word names posts when it is in their id, author or title, in few posts' (at most
+        ``NAMING_MAX_POSTS_SHARE`` of them), and the other posts' chunks rarely use it (at most
+        ``NAMING_MAX_OUTSIDE_SHARE`` as many chunks as the named posts have). "Bedrock" names the nine
+        Bedrock posts; "Kubeflow" names no post, although two posts are the Kubeflow team's, since a
+        dozen others write about the project. Adjacent naming words are one name, and the word naming
+        the fewest posts decides it ("Matteo Bisi": Bisi, not every Matteo); two names name the posts of
+        both ("MetalBear and Botkube").
+        """
+        named: set[str] = set()
+        name: list[frozenset[str]] = []
+        for term in [*stems(text), ""]:  # "": the end closes the last name
+            owners = self._naming.get(term) if term else frozenset()
+            if owners is None:
+                owners = self._naming[term] = self._owners_if_naming(term)
+            if owners:
+                name.append(owners)
+            elif name:
+                named |= min(name, key=len)
+                name = []
+        return named
+
+    def _owners_if_naming(self, term: str) -> frozenset[str]:
+        owners = frozenset(self._identity.get(term, ()))
+        if not owners or len(owners) > NAMING_MAX_POSTS_SHARE * len(self.posts):
+            return frozenset()
+        index = self._term_ids.get(term)
+        if index is None or self.bm25 is None:
+            return owners
+        mentions = np.asarray(self.bm25.get_scores([term])) > 0
+        inside = self.chunk_mask(set(owners))
+        outside = int(np.count_nonzero(mentions & ~inside))
+        return owners if outside <= NAMING_MAX_OUTSIDE_SHARE * int(np.count_nonzero(inside)) else frozenset()
+
+    @property
+    def _identity(self) -> dict[str, set[str]]:
+        """Each term of a post's id, author and title: the posts it is in."""
+        if self._identity_terms is None:
+            identity: dict[str, set[str]] = defaultdict(set)
+            authors = {c.doc_id: c.author for c in self.chunks if c.author}
+            for doc_id, post in self.posts.items():
+                slug = re.sub(r"[-_]+", " ", doc_id)
+                for term in content_terms(f"{slug} {authors.get(doc_id, '')} {post.title}"):
+                    identity[term].add(doc_id)
+            self._identity_terms = dict(identity)
+        return self._identity_terms
 
     def post_text(self, doc_id: str) -> PostText:
         """The post's text rebuilt from its chunks (built on first use; the last ``POST_TEXTS_KEPT`` are kept)."""

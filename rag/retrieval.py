@@ -8,6 +8,8 @@
   rank)``), which needs no score calibration between the two; then at most ``max_chunks_per_post``
   chunks per post (:func:`cap_per_post`), so one long post cannot fill the context and the answer can
   draw on several posts.
+* Named posts: a question that names posts by their author, blog or title ("Bedrock's notes", "the
+  CINQ non-techie's recap") is answered from those posts only (:meth:`IndexSnapshot.posts_named_by`).
 * Events: mentions found by :mod:`rag.question` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
   ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
@@ -174,6 +176,7 @@ class HybridRetriever:
         allowed = _allowed_posts(events, restriction, snapshot)
         if allowed is not None and not allowed:
             return empty  # every named event is uncovered, or no post matches: don't answer from others
+        allowed = _named_posts(topic or question, allowed, snapshot)
         mask = (
             snapshot.chunk_mask(allowed)
             if allowed is not None and len(allowed) < len(snapshot.posts)
@@ -252,6 +255,16 @@ def _timed(timings: dict[str, float], name: str, step, *args):
         return step(*args)
     finally:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+
+
+def _named_posts(text: str, allowed: set[str] | None, snapshot: IndexSnapshot) -> set[str] | None:
+    """``allowed`` narrowed to the posts the question names ("according to Bedrock's notes", "the CINQ
+    non-techie's recap"): the answer is to come from them, not from whatever other post matches best.
+    A name that fits no allowed post (a 2024 post named in a question about 2019) narrows nothing."""
+    named = snapshot.posts_named_by(text)
+    if allowed is not None:
+        named &= allowed
+    return named or allowed
 
 
 def _allowed_posts(events: EventQuery, restriction: EventQuery, snapshot: IndexSnapshot) -> set[str] | None:

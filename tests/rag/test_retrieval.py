@@ -259,3 +259,34 @@ def test_share_slots_takes_each_event_in_turn_then_the_joint_ranking():
     a1, a2, a3, b1 = scored("a", 1), scored("a", 2), scored("a", 3), scored("b", 1)
     assert share_slots([[a1, a2, a3], [b1]], [a1, a2, a3, b1], 2, 3) == [a1, b1, a2]  # at most 2 per post
     assert share_slots([[a1], [b1]], [a2, a1], 3, 4) == [a1, b1, a2]  # no chunk twice
+
+
+def test_words_that_name_posts_by_author_blog_or_title(corpus_settings):
+    from rag.assistant import Assistant
+
+    snapshot = Assistant(corpus_settings.model_copy(update={"llm_backend": "extractive"})).retriever.snapshot()
+    bedrock = {d for d in snapshot.posts if d.startswith("bedrock-")}
+    assert len(bedrock) == 9
+    assert snapshot.posts_named_by("What did Bedrock's notes say about Karpenter?") == bedrock
+    assert snapshot.posts_named_by("What advice does the CINQ non-techie give?") == {"cinq-non-techie-kubecon-copenhagen-2018"}
+    # a project two posts are named after, which a dozen other posts write about, names no post
+    assert snapshot.posts_named_by("Which Kubeflow version was released?") == set()
+    assert snapshot.posts_named_by("What is a service mesh?") == set()
+    # one name: its rarest word decides (every Matteo is not Matteo Bisi); two names: both
+    assert snapshot.posts_named_by("Whom did Matteo Bisi thank?") == {d for d in snapshot.posts if d.startswith("msbiro-")}
+    metalbear = {d for d in snapshot.posts if d.startswith("metalbear-")}
+    assert snapshot.posts_named_by("What did MetalBear and Percona see?") == metalbear | {
+        "percona-kubecon-amsterdam-2023-experience"
+    }
+
+
+def test_a_question_naming_a_post_is_answered_from_it(corpus_settings):
+    # Before, the Atlanta question drew two of its eight chunks from another Atlanta post (booths).
+    from rag.assistant import Assistant
+
+    assistant = Assistant(corpus_settings.model_copy(update={"llm_backend": "extractive"}))
+    result = assistant.retrieve("Which company did MetalBear team up with for its first KubeCon happy hour in Atlanta in 2025?")
+    assert {c.chunk.doc_id for c in result.chunks} == {"metalbear-kubecon-atlanta-2025-recap"}
+    # a name that fits no post of the event asked about narrows nothing
+    result = assistant.retrieve("What did Bedrock say about KubeCon San Diego 2019?")
+    assert result.chunks and all(c.chunk.city == "San Diego" for c in result.chunks)
