@@ -228,12 +228,21 @@ _FOREIGN_HINTS = frozenset(
 )
 
 
+_QUOTED_RE = re.compile(r"“[^”]*”|\"[^\"]*\"|«[^»]*»|\([^)]*\)")
+
+
 def is_english(text: str) -> bool:
     """Roughly: does this read as English? No CJK, and in a longer text at least a sixth of the words are
-    English function words (English prose runs at about two in five; French at under one in ten)."""
+    English function words (English prose runs at about two in five; French at under one in ten).
+
+    What is quoted or in brackets is another text's language, not this one's: a French sentence about the
+    talk “Why Kubernetes can't get around FinOps” is French, and an English one quoting a French title is
+    English (when enough words are left to tell)."""
     if re.search(r"[\u3040-\u30ff\u3400-\u9fff]", text):
         return False
-    tokens = re.findall(r"[a-zà-ÿ']+", text.lower())
+    tokens = re.findall(r"[a-zà-ÿ']+", _QUOTED_RE.sub(" ", text).lower())
+    if len(tokens) < 6:
+        tokens = re.findall(r"[a-zà-ÿ']+", text.lower())
     if len(tokens) < 6:  # too short to count: foreign only when it has a foreign function word and no English one
         return not (set(tokens) & _FOREIGN_HINTS) or bool(set(tokens) & _ENGLISH_HINTS)
     return sum(t in STOP_WORDS for t in tokens) / len(tokens) >= 1 / 6

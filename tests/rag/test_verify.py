@@ -376,3 +376,14 @@ def test_a_sentence_that_gives_the_question_back_gives_way_to_the_line_that_answ
     assert result.text.startswith("Kubernetes was the first project") and result.sentences[0].status == "quoted"
     result = verifier.verify("Kubernetes was the first project donated to the CNCF [1].", evidence, question)
     assert result.sentences[0].status == "supported"  # a name of its own: an answer in the model's words
+
+
+def test_a_quoted_title_does_not_make_a_sentence_english():
+    # A French answer about an English-titled talk was left untranslated: the title's English words
+    # outweighed the sentence's French ones.
+    french = ("La conférence “How we moved all of our builds to the cloud in a year” (vidéo) "
+              "était une bonne introduction aux principes de la CI sur Kubernetes [1].")  # fmt: skip
+    assert not is_english(french)
+    english = "The post “Bedrock à la Kubecon 2022, 3ème partie : Dev XP, outillage, CI/CD” says the team moved to GitHub Actions."
+    assert is_english(english)
+    assert is_english('bedrock writes (in translation): “The team moved to GitHub Actions.”')
