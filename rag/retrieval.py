@@ -186,7 +186,8 @@ class HybridRetriever:
         ranked = partial(self._ranked, mode, snapshot, query_embedding, topic or question, fetch_k, timings)
         candidates = ranked(mask)
         top = cap_per_post(candidates, self.settings.max_chunks_per_post, self.settings.top_k)
-        groups = _posts_per_event(restriction, snapshot)
+        groups = [g & allowed if allowed is not None else g for g in _posts_per_event(restriction, snapshot)]
+        groups = [g for g in groups if g]  # the named posts of each event
         if len(groups) >= 2:  # "from Valencia 2022 to Amsterdam 2023": each event gets its share of the slots
             per_event = [ranked(snapshot.chunk_mask(posts)) for posts in groups]
             top = share_slots(per_event, top, self.settings.max_chunks_per_post, self.settings.top_k)

@@ -290,3 +290,14 @@ def test_a_question_naming_a_post_is_answered_from_it(corpus_settings):
     # a name that fits no post of the event asked about narrows nothing
     result = assistant.retrieve("What did Bedrock say about KubeCon San Diego 2019?")
     assert result.chunks and all(c.chunk.city == "San Diego" for c in result.chunks)
+
+
+def test_a_question_naming_a_blog_and_two_events_keeps_to_that_blog_at_both(corpus_settings):
+    from rag.assistant import Assistant
+
+    assistant = Assistant(corpus_settings.model_copy(update={"llm_backend": "extractive"}))
+    # Each event's share of the slots was ranked over all its posts: Alexander Trost's keynote notes came in.
+    result = assistant.retrieve("What did Bedrock say about the keynotes at KubeCon Copenhagen 2018 and at KubeCon Valencia 2022?")
+    posts = {c.chunk.doc_id for c in result.chunks}
+    assert all(p.startswith("bedrock-") for p in posts)
+    assert {c.chunk.city for c in result.chunks} == {"Copenhagen", "Valencia"}
