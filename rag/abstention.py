@@ -235,10 +235,21 @@ def counts(text: str, question: str, lead_in: str = "") -> bool:
         value = leading.group(0).replace(",", "").rstrip(".") if leading else ""
         if not (value in given or _NUMBER_WORD_RE.fullmatch(token.lower())):
             continue
+        if _counts_else(tokens[i + 1 : i + 2], wanted):
+            continue  # "4300 people met at Bella Center, a huge conference place" counts people, not talks
         near = set(stems(" ".join(tokens[max(0, i - before) : i] + tokens[i + 1 : i + 1 + after])))
         if any(_matches(w, near) for w in wanted):
             return True
     return False
+
+
+def _counts_else(following: list[str], wanted: set[str]) -> bool:
+    """Is the word right after a number one for another counted thing than ``wanted`` (people for a
+    question about talks, talks for one about people)? That word says what the number counts."""
+    said = set(stems(" ".join(following)))
+    if not said or any(_matches(w, said) for w in wanted):
+        return False
+    return any(said & group for group in (_PEOPLE, *_COUNTED_SYNONYMS))
 
 
 _AT_NAME_RE = re.compile(r"\b(?:at|in|near|inside|outside|to) (?:the )?([A-Z][\w'’-]+(?: (?:de |of )?[A-Z][\w'’-]+)*)")

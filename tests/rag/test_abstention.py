@@ -181,3 +181,14 @@ def test_a_reason_is_a_cause_a_purpose_or_a_shortcoming_not_a_leading_because(te
 def test_a_which_release_question_needs_a_release_number(text, expected):
     question = "Which Kubeflow release did Google announce in the Kubeflow keynote?"  # "announce": not the line's verb
     assert holds_kind("version", text, question, about=["kubeflow"]) is expected
+
+
+def test_the_word_after_a_number_says_what_it_counts():
+    # Bedrock's day 1 (Copenhagen 2018): the head count passed for the number of talks, because
+    # "conferences" (Bedrock's word for talks) stood in the sentence before it.
+    talks = "How many talks were on the programme at KubeCon Europe 2018, according to Bedrock's day-1 post?"
+    before = "It was a three-days long event, with more than 300 conferences."
+    assert not counts("4300 people met at Bella Center, a huge conference place close to Copenhagen.", talks, before)
+    assert counts("It was a three-days long event, with more than 300 conferences.", talks)
+    assert not counts("Over 100 sessions drew a big crowd.", "How many people attended?")
+    assert counts("Over 100 sessions drew 7,000 attendees.", "How many people attended?")
