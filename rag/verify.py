@@ -94,6 +94,7 @@ class Window:
     context_terms: set[str]
     context_numbers: set[str]
     also: list[Window] = field(default_factory=list)  # a window of another passage it is joined with
+    heading_terms: set[str] = field(default_factory=set)  # the heading's words that name nothing of the post
 
     @property
     def n(self) -> int:
@@ -121,6 +122,7 @@ class SupportCheck:
     negation_ok: bool
     persons_ok: bool = True  # no "he"/"she" the passage never used (the window's own words have none)
     event_ok: bool = True  # the window is not about another event than the one the sentence is about
+    names_in_text: bool = True  # the sentence's names are in the window's words, not only in its heading
 
     @property
     def n(self) -> int:
@@ -145,8 +147,11 @@ class SupportCheck:
         return self.overlap >= 1.0 or self.similarity >= settings.verify_min_similarity
 
     def close(self, settings: VerificationSettings) -> bool:
-        """Near enough for the window's own words to stand in for the sentence."""
-        return self.facts_ok and (
+        """Near enough for the window's own words to stand in for the sentence. Not when the names the
+        sentence gives stand only in the window's heading: its words would drop them ("the talk by Ian
+        Coldwater, Duffie Cooley…" is the heading "3. Malicious Compliance…, Ian Coldwater, Duffie Cooley…",
+        not "There was a bunch of other great talks too" under it)."""
+        return self.facts_ok and self.names_in_text and (
             self.similarity >= settings.verify_quote_similarity or self.overlap >= settings.verify_quote_overlap
         )
 
@@ -254,8 +259,9 @@ def windows_of(evidence: Evidence) -> list[Window]:
     for passage in evidence.passages:
         chunk = passage.chunk
         slug = re.sub(r"[-_]+", " ", chunk.doc_id)
-        context = f"{chunk.title} {chunk.author} {chunk.event} {event_aliases(chunk.event)} {passage.heading} {slug}"
-        context_terms, context_numbers = set(content_terms(context)), numbers(f"{chunk.title} {chunk.event}")
+        post = f"{chunk.title} {chunk.author} {chunk.event} {event_aliases(chunk.event)} {slug}"
+        context_terms, context_numbers = set(content_terms(f"{post} {passage.heading}")), numbers(f"{chunk.title} {chunk.event}")
+        heading_terms = set(content_terms(passage.heading)) - set(content_terms(post))
         groups: list[list[EvidenceSentence]]
         if passage.outline:
             groups = [passage.sentences] + [[s] for s in passage.sentences]
@@ -270,7 +276,7 @@ def windows_of(evidence: Evidence) -> list[Window]:
             out.append(
                 Window(
                     passage, group, text, set(content_terms(text)), numbers(text), is_negated(text), vector,
-                    context_terms, context_numbers,
+                    context_terms, context_numbers, heading_terms=heading_terms,
                 )
             )  # fmt: skip
     return out
@@ -298,6 +304,7 @@ class Verifier:
             novel_overlap,
             numbers_ok=(numbers(sentence) - numbers(question)) <= (window.numbers | window.context_numbers),
             names_ok=(names(sentence) - names(question)) <= known,
+            names_in_text=not ((names(sentence) - names(question)) & (window.heading_terms - window.terms)),
             persons_ok=genders(sentence) - genders(question) <= window.passage_genders,
             negation_ok=not is_negated(sentence) or window.negated,
             event_ok=self._same_event(sentence, novel, window, question),
@@ -465,6 +472,7 @@ class Verifier:
             negated=first.negated or second.negated,
             context_terms=first.context_terms | second.context_terms,
             context_numbers=first.context_numbers | second.context_numbers,
+            heading_terms=first.heading_terms | second.heading_terms,
             also=[second],
         )
         check = self.check(sentence.text, vector, merged, question)

@@ -387,3 +387,18 @@ def test_a_quoted_title_does_not_make_a_sentence_english():
     english = "The post “Bedrock à la Kubecon 2022, 3ème partie : Dev XP, outillage, CI/CD” says the team moved to GitHub Actions."
     assert is_english(english)
     assert is_english('bedrock writes (in translation): “The team moved to GitHub Actions.”')
+
+
+def test_names_found_only_in_the_heading_are_not_quoted_away(settings_with, embedder):
+    # The model named a talk's speakers, who stand in the section heading; the line under the heading
+    # ("There was a bunch of other great talks too…") replaced the sentence and the names were gone.
+    text = "There were a lot of other great talks too, but a couple of them really fell flat for me."
+    chunk = Chunk(chunk_id="made-up::0000::x", doc_id="made-up", text=text, start=0, end=len(text), title="KubeCon: is it still for me?")
+    heading = "3. Trusting Container Scanners, Jane Quartermaine, Piotr Wendelstein"
+    sentence = EvidenceSentence(chunk, text, 0, len(text), heading=heading, embedding=embedder.embed([text])[0])
+    evidence = Evidence([Passage(1, [sentence])], 0, [sentence])
+    result = Verifier(settings_with(), embedder).verify(
+        "The talk worth a re-watch was the one by Jane Quartermaine and Piotr Wendelstein about other great talks [1].", evidence
+    )
+    assert "fell flat" not in result.text
+    assert result.sentences[0].status != "quoted"
