@@ -27,7 +27,8 @@ Run on every answer (model-written or extractive):
    and which is close to it (similarity ``>= settings.verify_quote_similarity``, 0.55, or
    ``settings.verify_quote_overlap``, half, of its words there), is *replaced by that window's own
    words*: the model drew on the right line and garbled it (a dropped "not", a merged
-   clause, a swapped relation), and the post's words say what it meant to. Anything else is removed
+   clause, a swapped relation), and the post's words say what it meant to (not when its names stand only
+   in the section heading: the line under it would drop them). Anything else is removed
    (``unsupported_sentences="remove"``) or kept with an ``[unverified]`` mark.
 4. A quote in the first person ("I was awarded…") is attributed: "Adit Modi writes: “I was awarded…”".
    A passage in another language (the French and Chinese recaps) cannot be word-matched against an
