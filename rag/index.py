@@ -235,8 +235,8 @@ class IndexSnapshot:
         named: set[str] = set()
         name: list[frozenset[str]] = []
         for term in [*stems(text), ""]:  # "": the end closes the last name
-            owners = self._naming.get(term) if term else frozenset()
-            if owners is None:
+            owners = self._naming.get(term) if term in self._identity else frozenset()
+            if owners is None:  # asked once per word of a post's name (any other word names nothing)
                 owners = self._naming[term] = self._owners_if_naming(term)
             if owners:
                 name.append(owners)
