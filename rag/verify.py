@@ -305,7 +305,7 @@ class Verifier:
             novel_overlap,
             numbers_ok=(numbers(sentence) - numbers(question)) <= (window.numbers | window.context_numbers),
             names_ok=(names(sentence) - names(question)) <= known,
-            names_in_text=not ((names(sentence) - names(question)) & (window.heading_terms - window.terms)),
+            names_in_text=not ((names(sentence) - given) & (window.heading_terms - window.terms)),
             persons_ok=genders(sentence) - genders(question) <= window.passage_genders,
             negation_ok=not is_negated(sentence) or window.negated,
             event_ok=self._same_event(sentence, novel, window, question),

@@ -402,3 +402,10 @@ def test_names_found_only_in_the_heading_are_not_quoted_away(settings_with, embe
     )
     assert "fell flat" not in result.text
     assert result.sentences[0].status != "quoted"
+    # a word the question gave is no name the heading alone holds ("the Kubeflow Booth" for "the booth")
+    result = Verifier(settings_with(), embedder).verify(
+        "The Trusting Container Scanners talk was brilliant, yet a couple of other great talks really fell flat [1].",
+        evidence,
+        "Which talks about trusting container scanners fell flat?",
+    )
+    assert result.sentences[0].status == "quoted" and "fell flat for me" in result.text
