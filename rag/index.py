@@ -224,7 +224,9 @@ class IndexSnapshot:
         """The posts ``text`` names by who wrote them or what they are called ("Bedrock's notes", "the CINQ
         non-techie", "Sachin's favourite event"): empty when it names none.
 
-        A word names posts when it is in their id, author or title, in few posts' (at most
+        A word names posts when it is written as a name (with a capital: "Bedrock", "CINQ", "EnvoyCon";
+        "service mesh" names nothing, whatever post is called so), is in their id, author or title, in few
+        posts' (at most
         ``NAMING_MAX_POSTS_SHARE`` of them), and the other posts' chunks rarely use it (at most
         ``NAMING_MAX_OUTSIDE_SHARE`` as many chunks as the named posts have). "Bedrock" names the nine
         Bedrock posts; "Kubeflow" names no post, although two posts are the Kubeflow team's, since a
@@ -234,7 +236,8 @@ class IndexSnapshot:
         """
         named: set[str] = set()
         name: list[frozenset[str]] = []
-        for term in [*stems(text), ""]:  # "": the end closes the last name
+        terms = [t if any(c.isupper() for c in word) else "" for word in text.split() for t in stems(word) or [""]]
+        for term in [*terms, ""]:  # "": a word that is no name, or the end, closes the name before it
             owners = self._naming.get(term) if term in self._identity else frozenset()
             if owners is None:  # asked once per word of a post's name (any other word names nothing)
                 owners = self._naming[term] = self._owners_if_naming(term)

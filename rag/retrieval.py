@@ -176,7 +176,10 @@ class HybridRetriever:
         allowed = _allowed_posts(events, restriction, snapshot)
         if allowed is not None and not allowed:
             return empty  # every named event is uncovered, or no post matches: don't answer from others
-        allowed = _named_posts(topic or question, allowed, snapshot)
+        named = _named_posts(topic or question, allowed, snapshot)
+        per_post = self.settings.max_chunks_per_post
+        if named:  # the posts a question names may fill the slots between them
+            allowed, per_post = named, max(per_post, -(-self.settings.top_k // len(named)))
         mask = (
             snapshot.chunk_mask(allowed)
             if allowed is not None and len(allowed) < len(snapshot.posts)
@@ -185,12 +188,12 @@ class HybridRetriever:
         fetch_k = min(self.settings.fetch_k, len(snapshot.chunks))
         ranked = partial(self._ranked, mode, snapshot, query_embedding, topic or question, fetch_k, timings)
         candidates = ranked(mask)
-        top = cap_per_post(candidates, self.settings.max_chunks_per_post, self.settings.top_k)
+        top = cap_per_post(candidates, per_post, self.settings.top_k)
         groups = [g & allowed if allowed is not None else g for g in _posts_per_event(restriction, snapshot)]
         groups = [g for g in groups if g]  # the named posts of each event
         if len(groups) >= 2:  # "from Valencia 2022 to Amsterdam 2023": each event gets its share of the slots
             per_event = [ranked(snapshot.chunk_mask(posts)) for posts in groups]
-            top = share_slots(per_event, top, self.settings.max_chunks_per_post, self.settings.top_k)
+            top = share_slots(per_event, top, per_post, self.settings.top_k)
         best_similarity = max((c.dense_similarity for c in candidates), default=0.0)
         timings["retrieve"] = time.perf_counter() - started
         return replace(empty, chunks=top, candidates=candidates, best_similarity=best_similarity)
@@ -258,14 +261,12 @@ def _timed(timings: dict[str, float], name: str, step, *args):
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
 
 
-def _named_posts(text: str, allowed: set[str] | None, snapshot: IndexSnapshot) -> set[str] | None:
-    """``allowed`` narrowed to the posts the question names ("according to Bedrock's notes", "the CINQ
-    non-techie's recap"): the answer is to come from them, not from whatever other post matches best.
-    A name that fits no allowed post (a 2024 post named in a question about 2019) narrows nothing."""
+def _named_posts(text: str, allowed: set[str] | None, snapshot: IndexSnapshot) -> set[str]:
+    """The allowed posts the question names ("according to Bedrock's notes", "the CINQ non-techie's
+    recap"): the answer is to come from them, not from whatever other post matches best. Empty when it
+    names none, or only posts outside ``allowed`` (a 2024 post named in a question about 2019)."""
     named = snapshot.posts_named_by(text)
-    if allowed is not None:
-        named &= allowed
-    return named or allowed
+    return named & allowed if allowed is not None else named
 
 
 def _allowed_posts(events: EventQuery, restriction: EventQuery, snapshot: IndexSnapshot) -> set[str] | None:
