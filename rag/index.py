@@ -222,13 +222,12 @@ class IndexSnapshot:
 
     def posts_named_by(self, text: str) -> set[str]:
         """The posts ``text`` names by who wrote them or what they are called ("Bedrock's notes", "the CINQ
-        non-techie", "Sachin's favourite event"): empty when it names none.
+        non-techie", "MetalBear's recap"): empty when it names none.
 
         A word names posts when it is written as a name (with a capital: "Bedrock", "CINQ", "EnvoyCon";
         "service mesh" names nothing, whatever post is called so), is in their id, author or title, in few
-        posts' (at most
-        ``NAMING_MAX_POSTS_SHARE`` of them), and the other posts' chunks rarely use it (at most
-        ``NAMING_MAX_OUTSIDE_SHARE`` as many chunks as the named posts have). "Bedrock" names the nine
+        posts' (at most ``NAMING_MAX_POSTS_SHARE`` of them), and the other posts' chunks rarely use it (at
+        most ``NAMING_MAX_OUTSIDE_SHARE`` as many chunks as the named posts have). "Bedrock" names the nine
         Bedrock posts; "Kubeflow" names no post, although two posts are the Kubeflow team's, since a
         dozen others write about the project. Adjacent naming words are one name, and the word naming
         the fewest posts decides it ("Matteo Bisi": Bisi, not every Matteo); two names name the posts of
@@ -249,6 +248,7 @@ class IndexSnapshot:
         return named
 
     def _owners_if_naming(self, term: str) -> frozenset[str]:
+        """The posts ``term`` names (see :meth:`posts_named_by`); a word no chunk uses names its posts."""
         owners = frozenset(self._identity.get(term, ()))
         if not owners or len(owners) > NAMING_MAX_POSTS_SHARE * len(self.posts):
             return frozenset()

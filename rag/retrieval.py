@@ -9,7 +9,8 @@
   chunks per post (:func:`cap_per_post`), so one long post cannot fill the context and the answer can
   draw on several posts.
 * Named posts: a question that names posts by their author, blog or title ("Bedrock's notes", "the
-  CINQ non-techie's recap") is answered from those posts only (:meth:`IndexSnapshot.posts_named_by`).
+  CINQ non-techie's recap") is answered from those posts only, which may then fill the ``top_k`` slots
+  between them (:meth:`IndexSnapshot.posts_named_by`).
 * Events: mentions found by :mod:`rag.question` restrict both retrievers to the posts of that event (the
   chunk metadata ingest stored: year, city, region, event). A named event no post covers is reported in
   ``RetrievalResult.uncovered`` instead of silently falling back to other events. A restricted dense
