@@ -207,8 +207,10 @@ class SlackBot:
         self._jobs.shutdown(wait=wait, cancel_futures=not wait)
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        future = self._jobs.submit(fn, *args)
+        # Submitted and counted under the lock: a job that starts (and posts) before it is counted let
+        # wait_idle() return while it was still delivering.
         with self._pending_lock:
+            future = self._jobs.submit(fn, *args)
             self._pending.add(future)
 
         def done(f: Future) -> None:
