@@ -252,8 +252,7 @@ class IndexSnapshot:
         owners = frozenset(self._identity.get(term, ()))
         if not owners or len(owners) > NAMING_MAX_POSTS_SHARE * len(self.posts):
             return frozenset()
-        index = self._term_ids.get(term)
-        if index is None or self.bm25 is None:
+        if term not in self._term_ids or self.bm25 is None:
             return owners
         mentions = np.asarray(self.bm25.get_scores([term])) > 0
         inside = self.chunk_mask(set(owners))

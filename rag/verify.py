@@ -298,14 +298,15 @@ class Verifier:
         overlap = len(claims & known) / len(claims) if claims else 0.0
         novel_overlap = len(novel & known) / len(novel) if novel else 1.0
         similarity = float(np.dot(window.vector, vector)) if vector.shape == window.vector.shape else 0.0
+        said = names(sentence)
         return SupportCheck(
             window,
             similarity,
             overlap,
             novel_overlap,
             numbers_ok=(numbers(sentence) - numbers(question)) <= (window.numbers | window.context_numbers),
-            names_ok=(names(sentence) - names(question)) <= known,
-            names_in_text=not ((names(sentence) - given) & (window.heading_terms - window.terms)),
+            names_ok=(said - names(question)) <= known,
+            names_in_text=not ((said - given) & (window.heading_terms - window.terms)),
             persons_ok=genders(sentence) - genders(question) <= window.passage_genders,
             negation_ok=not is_negated(sentence) or window.negated,
             event_ok=self._same_event(sentence, novel, window, question),
