@@ -69,6 +69,7 @@ _FIRST_PERSON_RE = re.compile(
     r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b|\b(?:we|our|us|ourselves)\b", re.I
 )
 _STRICT_FIRST_PERSON_RE = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b")
+_ATTRIBUTION_RE = re.compile(r"^[^\n]{1,200}? (?:writes|says)(?: \(in translation\))?: [“\"]")
 _GENDER_OF = {
     **dict.fromkeys(["he", "him", "his", "himself"], "he"),
     **dict.fromkeys(["she", "her", "hers", "herself"], "she"),
@@ -680,8 +681,8 @@ def attributed(text: str, window: Window) -> str:
     personal = _STRICT_FIRST_PERSON_RE.search(text) or (
         _FIRST_PERSON_RE.search(text) and not window.passage.chunk.author
     )
-    if not (personal or translated) or text.startswith(("“", '"')):
-        return text
+    if not (personal or translated) or text.startswith(("“", '"')) or _ATTRIBUTION_RE.match(text):
+        return text  # a quote, or attributed already (an answer verified a second time)
     chunk = window.passage.chunk
     who = chunk.author.split(",")[0].strip() if chunk.author else f"The post “{chunk.title}”"
     verb = "writes" if chunk.author else "says"

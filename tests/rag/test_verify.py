@@ -170,6 +170,16 @@ def test_first_person_quotes_are_attributed(settings_with, embedder):
     assert result.text == "The post “Istio at KubeCon Europe 2023” says: “We hosted our first Istio Day in Amsterdam [1].”"
 
 
+def test_an_attributed_quote_is_not_attributed_again(settings_with, embedder):
+    """An answer verified a second time (the posts an answer missed are added, then it is checked again)
+    keeps one attribution, not "The post “X” says: “The post “X” says: “We …”"."""
+    blog = one_sentence_evidence(embedder, "We were arranged in a group of 6 with a mentor.", title="My virtual experience")
+    verifier = Verifier(settings_with(), embedder)
+    once = verifier.verify("We were arranged in a group of 6 with a mentor [1].", blog).text
+    assert once == "The post “My virtual experience” says: “We were arranged in a group of 6 with a mentor [1].”"
+    assert verifier.verify(once, blog).text == once
+
+
 def test_a_pronoun_the_post_never_used_is_a_changed_fact(settings_with, embedder):
     """The model guessed a gender the post never gave ("our experience" → "her experience")."""
     post = one_sentence_evidence(
