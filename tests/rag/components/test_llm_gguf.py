@@ -139,7 +139,7 @@ def test_corrupted_part_is_named_with_a_reinstall_command(tmp_path, site):
 
 def test_corruption_without_record_hashes_is_caught_by_the_whole_file_digest(tmp_path):
     site_dir = tmp_path / "site"
-    corrupted = [PAYLOADS[0], PAYLOADS[1][:-1] + b"\x00", PAYLOADS[2]]
+    corrupted = [PAYLOADS[0], PAYLOADS[1][:-1] + bytes([PAYLOADS[1][-1] ^ 0xFF]), PAYLOADS[2]]  # always differs
     install_fake_part_packages(site_dir, "kqa-fake-part", "1.0.0", corrupted, with_record=False)
     with pytest.raises(LLMModelMissingError, match="SHA-256") as info:
         assemble(fake_model(PAYLOADS), tmp_path, site_dir)
