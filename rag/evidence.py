@@ -74,6 +74,7 @@ _LIST_ITEM_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _HEADING_MARK_RE = re.compile(r"^\s*#{1,6}\s+")
 _BLOCKQUOTE_RE = re.compile(r"^\s*(?:>\s*)+")  # "> As an aside, …": the marker is not the quote's words
 _QUOTED_LINE_RE = re.compile(r"\n[ \t]*(?:>[ \t]*)+")
+_CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 SentenceKind = str  # "text" | "item" (a list item) | "heading"
 
@@ -278,7 +279,18 @@ def is_evidence(text: str, title: str = "") -> bool:
     shown = plain(stripped)
     if not shown or (title and flat(stripped).lower() == title.strip().lower()):
         return False
-    return len(shown.split()) >= MIN_EVIDENCE_WORDS and not looks_like_instruction(stripped)
+    return word_count(shown) >= MIN_EVIDENCE_WORDS and not looks_like_instruction(stripped)
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them: Chinese and Japanese put no spaces between words, so a run of
+    their characters counts a word per two characters (the usual length of a Chinese word)."""
+    count = 0
+    for token in text.split():
+        cjk = len(_CJK_CHAR_RE.findall(token))
+        rest = _CJK_CHAR_RE.sub("", token).strip("，。、：；！？（）")  # Latin words inside the run
+        count += max(1, cjk // 2 + bool(rest)) if cjk else 1
+    return count
 
 
 def _heading_label(path: Sequence[PostHeading]) -> str:

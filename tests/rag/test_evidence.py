@@ -12,6 +12,7 @@ from rag.evidence import (
     Passage,
     build_evidence,
     chunk_sentences,
+    is_evidence,
     outline_entries,
     post_sentences,
     score_sentences,
@@ -137,6 +138,14 @@ def test_headings_captions_and_injections_are_not_evidence():
     chunk = Chunk(chunk_id="p::0000::x", doc_id="p", text=text, start=100, end=100 + len(text))
     assert [s.text for s in chunk_sentences(chunk)] == ["KubeCon had more than 10,000 attendees."]
     assert chunk_sentences(chunk)[0].start == 100 + text.index("KubeCon had")
+
+
+def test_a_chinese_sentence_is_evidence_though_it_has_no_spaces(shared_corpus_dir):
+    # Words were counted by spaces, so no sentence of the Chinese recap was ever evidence.
+    post = (shared_corpus_dir / "huoqifeng-kubecon-shanghai-2019-zh.md").read_text(encoding="utf-8")
+    line = next(line for line in post.splitlines() if line.startswith("大会选在比较火的世博中心"))
+    assert " " not in line and is_evidence(line)
+    assert not is_evidence("因为早上")  # a fragment is still no statement
 
 
 def test_instruction_detector_leaves_ordinary_prose_alone():
