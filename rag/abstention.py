@@ -29,7 +29,7 @@ retrieved chunks, so a refusal never claims a post does not mention a name that 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -395,18 +395,25 @@ def gives_reason(text: str) -> bool:
 
 
 def judge_passages(
-    kind: QuestionKind, topic: str, question: str, passages: Sequence[Passage], idf, settings: AnsweringSettings
+    kind: QuestionKind,
+    topic: str,
+    question: str,
+    passages: Sequence[Passage],
+    idf,
+    settings: AnsweringSettings,
+    translations: Mapping[str, str] | None = None,
 ) -> Answerability:
     """Does any one passage hold an answer? (Before the model is called.)
 
-    A passage in another language than the question cannot be word-matched: it passes on the kind of
+    A passage in another language than the question is word-matched with the question in its language
+    (``translations``: the topic by post, :mod:`rag.crosslingual`); without one it passes on the kind of
     answer alone, and the model reads it.
     """
     focus = focus_terms(topic, idf)
     best = Answerability(False, 0.0, _NO_ANSWER.get(kind, ""))
     for passage in passages:
         texts = [s.display for s in passage.sentences]
-        share = coverage(focus, [*texts, context_of(passage)], idf) if passage_is_english(passage) else 1.0
+        share = _share(focus, [passage], [*texts, context_of(passage)], idf, translations)
         entries = len(passage.sentences) if passage.outline else _entries(passage)
         held = holds_kind(kind, " ".join(texts), question, entries, focus, passage.heading)
         if held and share >= settings.answer_min_coverage:
@@ -439,8 +446,7 @@ def judge_answer(
         outlined = {p.doc_id for p in passages if p.outline}
         passages += [p for p in evidence.passages if p.doc_id in outlined and p not in passages]
     texts = [s.display for p in passages for s in p.sentences] + [context_of(p) for p in passages]
-    english = all(passage_is_english(p) for p in passages)
-    share = coverage(focus_terms(topic, idf), texts, idf) if english else 1.0
+    share = _share(focus_terms(topic, idf), passages, texts, idf, evidence.translations if evidence else None)
     said = " ".join(said_texts) if said_texts is not None else " ".join(w.text for w in windows)
     entries = sum(len(w.sentences) if w.passage.outline else 1 for w in windows)
     if kind == "list":
@@ -461,6 +467,20 @@ def sentence_before(window: Window) -> str:
     if before is None or before.chunk.doc_id != last.chunk.doc_id or not 0 <= last.start - before.end <= 2:
         return ""
     return before.display
+
+
+def _share(
+    focus: Sequence[str], passages: Sequence[Passage], texts: Sequence[str], idf, translations: Mapping[str, str] | None
+) -> float:
+    """The question's share in ``texts``. Passages in another language are read with the question in
+    theirs when there is one, not with its English words ("band" is no "bande passante"); without a
+    translation they are not word-matched (1.0)."""
+    if all(passage_is_english(p) for p in passages):
+        return coverage(focus, texts, idf)
+    theirs = [translations[p.doc_id] for p in passages if translations and p.doc_id in translations]
+    if not theirs:
+        return 1.0
+    return max(coverage(focus_terms(t, idf), texts, idf) for t in theirs)
 
 
 def passage_is_english(passage: Passage) -> bool:

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 
-from rag import abstention, tracing
+from rag import abstention, crosslingual, tracing
 from rag.aio import iterate_in_thread
 from rag.answerer import Answerer
 from rag.answering import extractive_answer, generate, translate
@@ -65,6 +65,8 @@ class Assistant(Answerer):
         self.settings = settings or get_settings()
         self.retriever = HybridRetriever(self.settings)
         self._sentence_cache = SentenceEmbeddingCache()
+        self._post_languages = crosslingual.PostLanguages()
+        self._translations = crosslingual.Translations()
 
     # --- public API (``ask``, the final answer of ``stream``, comes from Answerer) -----------------
     def stream(
@@ -180,6 +182,10 @@ class Assistant(Answerer):
             stage.outputs.update(_describe_question(question), result=question)
         with trace.stage("retrieve") as stage:
             retrieval = self._retrieve(question, snapshot=snapshot)
+            languages = self._foreign_languages(retrieval)
+            if languages:
+                yield StreamEvent("status", f"Reading the posts in {_join(languages)}…")
+                retrieval = self._in_post_languages(question, retrieval, stage.callbacks)
             stage.outputs.update(chunks=len(retrieval.chunks), best_similarity=round(retrieval.best_similarity, 4),
                                  result=retrieval)  # fmt: skip
         idf = snapshot.idf
@@ -235,6 +241,38 @@ class Assistant(Answerer):
             question.standalone, question.events, mode=mode, topic=question.topic, snapshot=snapshot
         )
 
+    def _foreign_languages(self, retrieval: RetrievalResult) -> list[str]:
+        """The languages other than English that retrieved posts are written in, when the model can
+        translate the question into them (``translate_questions``)."""
+        if not retrieval.chunks or not self.settings.translate_questions or self.settings.llm_backend == "extractive":
+            return []
+        posts = (c.chunk.doc_id for c in retrieval.chunks)
+        return list(dict.fromkeys(self._post_languages.of(retrieval.snapshot, posts).values()))
+
+    def _in_post_languages(self, question: Question, retrieval: RetrievalResult, callbacks=None) -> RetrievalResult:
+        """The retrieved posts written in another language, searched again with the question in theirs
+        (:mod:`rag.crosslingual`): their best chunks join the retrieved ones, and the translated question
+        scores their sentences as evidence too. A model that fails here is left to the answer step."""
+        t = time.perf_counter()
+        foreign = self._post_languages.of(retrieval.snapshot, (c.chunk.doc_id for c in retrieval.chunks))
+        chunks, queries = list(retrieval.chunks), []
+        for language in dict.fromkeys(foreign.values()):
+            posts = {doc_id for doc_id, found in foreign.items() if found == language}
+            try:
+                model = llm.get_chat_model(self.settings)
+                text = self._translations.translate(model, question.topic, language, callbacks)
+            except Exception as exc:  # the answer step falls back and says why
+                log.warning("Translating the question into %s failed: %s", language,
+                            redact(f"{type(exc).__name__}: {exc}", self._secrets()))  # fmt: skip
+                break
+            if not text:
+                continue
+            found = self.retriever.retrieve(text, question.events, topic=text, snapshot=retrieval.snapshot, posts=posts)
+            chunks = crosslingual.with_post_language_chunks(chunks, found.chunks, posts)
+            queries.append(crosslingual.query_in(language, text, posts, found.query_embedding))
+        timings = {**retrieval.timings, "translate": time.perf_counter() - t}
+        return replace(retrieval, chunks=chunks, post_language_queries=tuple(queries), timings=timings)
+
     def _evidence(self, question: Question, retrieval: RetrievalResult, timings: dict) -> Evidence:
         t = time.perf_counter()
         embedder = self._embedder
@@ -250,6 +288,7 @@ class Assistant(Answerer):
             self._sentence_cache,
             retrieval.snapshot,
             abstention.kind_test(question),
+            retrieval.post_language_queries,
         )
         evidence = build_evidence(
             ranked,
@@ -258,6 +297,7 @@ class Assistant(Answerer):
             spread=question.spread,
             outline_for=question.topic if question.kind == "list" else None,
         )
+        evidence.translations = {post: q.text for q in retrieval.post_language_queries for post in q.posts}
         timings["pack"] = time.perf_counter() - t
         return evidence
 
@@ -271,7 +311,8 @@ class Assistant(Answerer):
         snapshot = retrieval.snapshot
         posts = [(snapshot.post_text(d).text, _post_context(snapshot, d)) for d in dict.fromkeys(
             c.chunk.doc_id for c in retrieval.chunks)]  # fmt: skip
-        missing = abstention.names_not_in(question.topic, posts)
+        foreign = self._post_languages.of(snapshot, (c.chunk.doc_id for c in retrieval.chunks))
+        missing = abstention.names_not_in(question.topic, posts) if not foreign else []
         if missing:  # the question rests on a name no retrieved post mentions: nothing to ground an answer on
             return evidence, f"None of the recaps I found mentions {_join(missing)}."
         verdict = self._holds_answer(question, evidence, snapshot.idf)
@@ -284,7 +325,8 @@ class Assistant(Answerer):
     def _holds_answer(self, question: Question, evidence: Evidence, idf) -> abstention.Answerability:
         """Does one passage of ``evidence`` hold the kind of answer asked for, about what was asked?"""
         return abstention.judge_passages(
-            question.kind, question.topic, question.standalone, evidence.passages, idf, self.settings
+            question.kind, question.topic, question.standalone, evidence.passages, idf, self.settings,
+            evidence.translations,
         )
 
     def _read_whole_posts(self, question: Question, retrieval: RetrievalResult, timings: dict) -> Evidence | None:

@@ -178,6 +178,8 @@ class Evidence:
     passages: list[Passage]
     tokens: int  # tokens of the rendered evidence
     ranked: list[EvidenceSentence]  # every scored sentence, best first (in a passage or not)
+    # the question's topic in the language of posts written in another one, by post (rag.crosslingual)
+    translations: dict[str, str] = field(default_factory=dict)
 
     def passage(self, n: int) -> Passage | None:
         return next((p for p in self.passages if p.n == n), None)
@@ -355,12 +357,15 @@ def score_sentences(
     cache: SentenceEmbeddingCache,
     snapshot=None,
     holds: Callable[[str], bool] | None = None,
+    also: Sequence = (),
 ) -> list[EvidenceSentence]:
     """Every distinct evidence sentence of ``chunks`` with its relevance score, best first.
 
     ``snapshot`` (an :class:`~rag.retrieval.IndexSnapshot`) lets sentences cross chunk boundaries and
     gives each its heading path. ``holds(text)``: does a sentence hold the kind of thing asked for (a
     number of the things a "how many" counts, a name for "who")? Those score ``KIND_WEIGHT`` more.
+    ``also``: the question in the language of some posts (:class:`rag.crosslingual.PostLanguageQuery`);
+    a sentence of those posts scores by the better of the two wordings.
     """
     if not chunks:
         return []
@@ -376,18 +381,48 @@ def score_sentences(
     sentences = [s for s, _ in kept]
     vectors = cache.embed(embedder, sentences)
     terms = set(content_terms(question))
+    similarities = [float(np.dot(vector, query_embedding)) for vector in vectors]
+    theirs = _their_language_similarities(kept, vectors, similarities, also)
     scored = []
-    for (sentence, prior), vector in zip(kept, vectors, strict=True):
-        similarity = float(np.dot(vector, query_embedding))
+    for (sentence, prior), vector, similarity, other in zip(kept, vectors, similarities, theirs, strict=True):
         # the sentence's own words plus its headings': "## Cost" tells what the sentence under it is about
         own_terms = set(content_terms(sentence.text)) | set(content_terms(sentence.heading))
         lexical = len(terms & own_terms) / len(terms) if terms else 0.0
+        if other is not None:
+            similarity = max(similarity, other[0])
+            lexical = max(lexical, len(other[1] & own_terms) / len(other[1]) if other[1] else 0.0)
         score = similarity + LEXICAL_WEIGHT * lexical + CHUNK_WEIGHT * prior
         if holds is not None and holds(sentence.display):
             score += KIND_WEIGHT
         scored.append(replace(sentence, score=score, similarity=similarity, embedding=vector))
     scored.sort(key=lambda s: s.score, reverse=True)
     return scored
+
+
+def _their_language_similarities(kept, vectors, similarities: list[float], also: Sequence) -> list:
+    """For each sentence of a post in another language: (its similarity to the question in that
+    language, that wording's terms), else None.
+
+    MiniLM puts French texts close to each other whatever they say ("Rejoignez nos équipes…" scores
+    0.52 with a French question about CI/CD), so those similarities are brought to the English ones'
+    scale: shifted by the difference of the two medians (French sentences to the French question,
+    English sentences to the English one). With no English sentence to compare with, they stay as they are.
+    """
+    out: list = [None] * len(kept)
+    for query in also:
+        if query.embedding is None:
+            continue
+        for i, ((sentence, _), vector) in enumerate(zip(kept, vectors, strict=True)):
+            if sentence.doc_id in query.posts:
+                found = float(np.dot(vector, query.embedding))
+                if out[i] is None or found > out[i][0]:
+                    out[i] = (found, query.terms)
+    foreign = [o[0] for o in out if o is not None]
+    english = [similarity for similarity, o in zip(similarities, out, strict=True) if o is None]
+    if not foreign or not english:
+        return out
+    shift = float(np.median(foreign)) - float(np.median(english))
+    return [(o[0] - max(shift, 0.0), o[1]) if o is not None else None for o in out]
 
 
 # --- passages -----------------------------------------------------------------------------------------

@@ -92,6 +92,8 @@ class RetrievalResult:
     best_similarity: float  # best dense cosine similarity of any allowed chunk
     timings: dict[str, float] = field(default_factory=dict)
     snapshot: IndexSnapshot | None = field(default=None, repr=False)  # the index version it read
+    # the question in the language of retrieved posts written in another one (rag.crosslingual)
+    post_language_queries: tuple = ()
 
     def sources(self, limit: int = 10) -> list[Source]:
         """Retrieved posts, best first, each with its best chunk (cited flags are set by the assistant)."""
@@ -152,13 +154,15 @@ class HybridRetriever:
         topic: str | None = None,
         query_embedding: np.ndarray | None = None,
         snapshot: IndexSnapshot | None = None,
+        posts: set[str] | None = None,
     ) -> RetrievalResult:
         """The top chunks for ``question`` within ``events`` (``mode``: hybrid, dense or lexical).
 
         ``topic`` is the question without its event words: BM25 searches for it (inside the event's
         posts, "EU" and "2019" are noise), while the dense side embeds the whole question, whose
         similarity is also what the relevance threshold reads. ``snapshot``: one the caller has just
-        taken from :meth:`snapshot` (saves checking the collection twice per question).
+        taken from :meth:`snapshot` (saves checking the collection twice per question). ``posts``: search
+        only these posts (no post naming then).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be 'hybrid', 'dense' or 'lexical', not {mode!r}")
@@ -177,7 +181,9 @@ class HybridRetriever:
         allowed = _allowed_posts(events, restriction, snapshot)
         if allowed is not None and not allowed:
             return empty  # every named event is uncovered, or no post matches: don't answer from others
-        named = _named_posts(topic or question, allowed, snapshot)
+        if posts is not None:
+            allowed = set(posts) if allowed is None else allowed & set(posts)
+        named = _named_posts(topic or question, allowed, snapshot) if posts is None else set()
         per_post = self.settings.max_chunks_per_post
         if named:  # the posts a question names may fill the slots between them
             allowed, per_post = named, max(per_post, -(-self.settings.top_k // len(named)))

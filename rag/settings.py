@@ -132,6 +132,13 @@ class RetrievalSettings(BaseModel):
         ),
     )
     context_tokens: int = Field(500, ge=100, description="Token budget for the passages in the prompt.")
+    translate_questions: bool = Field(
+        True,
+        description=(
+            "LLM backends: when retrieved posts are written in another language (French, Dutch, Chinese…), the "
+            "model translates the question into it (one short call) and those posts are searched again with it."
+        ),
+    )
 
 
 class AnsweringSettings(BaseModel):

@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
+import rag.components.llm as llm_module
 from tests.support.posts import source_text  # noqa: F401 - re-exported for the read-path tests
 
 FIXTURE_POSTS = Path(__file__).parent / "fixtures" / "posts"
@@ -88,3 +91,33 @@ def evidence_for(assistant, embedder):
         return Evidence(passages, 0, [s for p in passages for s in p.sentences])
 
     return build
+
+
+def replying(*replies: str):
+    """A chat model that answers with ``replies`` in turn (the last one again once they run out)."""
+
+    class Scripted(GenericFakeChatModel):
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    queue = list(replies)
+
+    def messages():
+        while True:
+            yield AIMessage(content=queue.pop(0) if len(queue) > 1 else queue[0])
+
+    return Scripted(messages=messages())
+
+
+@pytest.fixture
+def corpus_with_model(corpus_settings, monkeypatch):
+    """``corpus_with_model(*replies)``: an openai-backend Assistant over the corpus whose model says ``replies``."""
+
+    def make(*replies: str):
+        model = replying(*replies)
+        monkeypatch.setattr(llm_module, "get_chat_model", lambda settings=None: model)
+        from rag.assistant import Assistant
+
+        return Assistant(corpus_settings.model_copy(update={"llm_backend": "openai"}))
+
+    return make

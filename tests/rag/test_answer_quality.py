@@ -6,30 +6,11 @@ French, a follow-up that kept the old topic. The questions are new, not gold ite
 from __future__ import annotations
 
 import pytest
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 
-import rag.components.llm as llm_module
 from rag.abstention import counts
 from rag.assistant import Assistant
 from rag.verify import is_english
 from tests.support.posts import source_text
-
-
-def replying(*replies: str):
-    """A chat model that answers with ``replies`` in turn (the last one again once they run out)."""
-
-    class Scripted(GenericFakeChatModel):
-        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
-            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
-
-    queue = list(replies)
-
-    def messages():
-        while True:
-            yield AIMessage(content=queue.pop(0) if len(queue) > 1 else queue[0])
-
-    return Scripted(messages=messages())
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +21,6 @@ def seed_assistant(seed_settings):
 @pytest.fixture(scope="module")
 def corpus_assistant(corpus_settings):
     return Assistant(corpus_settings.model_copy(update={"llm_backend": "extractive"}))
-
-
-@pytest.fixture
-def corpus_with_model(corpus_settings, monkeypatch):
-    """``corpus_with_model(*replies)``: an openai-backend Assistant over the corpus whose model says ``replies``."""
-
-    def make(*replies: str) -> Assistant:
-        model = replying(*replies)
-        monkeypatch.setattr(llm_module, "get_chat_model", lambda settings=None: model)
-        return Assistant(corpus_settings.model_copy(update={"llm_backend": "openai"}))
-
-    return make
 
 
 def test_a_listicles_takeaways_are_its_section_headings(seed_assistant, seed_data_dir):
@@ -130,9 +99,10 @@ def test_answers_and_quotes_read_like_the_post_not_its_markup(corpus_assistant):
 
 
 def test_an_english_question_over_a_french_post_gets_an_english_answer(corpus_with_model):
-    # the model points at the French passage, then translates its words when asked to
+    # the model puts the question in French (rag.crosslingual), points at the French passage, then
+    # translates its words when asked to
     translation = "At Bedrock, we are rebuilding our CI/CD chain: we are moving all our projects from good old Jenkins to Github Actions."
-    qa = corpus_with_model("[1]", translation)
+    qa = corpus_with_model("Où Bedrock déplace-t-il ses projets CI/CD ?", "[1]", translation)
     answer = qa.ask("Where is Bedrock moving its CI/CD projects, per its KubeCon EU 2022 recap?")
     assert not answer.abstained, answer.text
     assert is_english(answer.text) and "Github Actions" in answer.text and "(in translation)" in answer.text
