@@ -192,3 +192,24 @@ def test_the_word_after_a_number_says_what_it_counts():
     assert counts("It was a three-days long event, with more than 300 conferences.", talks)
     assert not counts("Over 100 sessions drew a big crowd.", "How many people attended?")
     assert counts("Over 100 sessions drew 7,000 attendees.", "How many people attended?")
+
+
+def test_a_passage_in_another_language_is_read_with_the_question_in_its_language():
+    # "band" is no "bande passante": English words matched against a French passage pass false friends;
+    # unread (no translation) it passes on the kind of answer alone, as before.
+    from rag.abstention import judge_passages
+    from rag.evidence import EvidenceSentence, Passage
+    from rag.settings import Settings
+    from rag.types import Chunk
+
+    text = "Autre point abordé pendant la KubeCon : intégrer la bande passante réseau comme limite, comme le CPU et la RAM."
+    chunk = Chunk(chunk_id="fr::0000::x", doc_id="fr", text=text, start=0, end=len(text), title="Bedrock à la KubeCon")
+    passage = Passage(1, [EvidenceSentence(chunk, text, 0, len(text))])
+    settings = Settings()
+    question = "Which band played at the all-attendee party?"
+    assert judge_passages("general", question, question, [passage], flat_idf, settings).ok
+    french = {"fr": "Quel groupe a joué à la fête de tous les participants ?"}
+    assert not judge_passages("general", question, question, [passage], flat_idf, settings, french).ok
+    french = {"fr": "Quelle limite pour la bande passante réseau ?"}
+    asked = "What limit for network bandwidth was discussed?"
+    assert judge_passages("general", asked, asked, [passage], flat_idf, settings, french).ok
